@@ -2,6 +2,7 @@
  * it, checking it and putting it back in the order KVM requires. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -444,6 +445,26 @@ static int load_cpuid(struct vcpud_be_vcpu *v, const struct vcpud_snap *s,
     return 0;
 }
 
+/* Does the vCPU already hold (e)'s value? */
+static bool msr_already(struct vcpud_be_vcpu *v, const struct kvm_msr_entry *e)
+{
+    struct kvm_msrs *m = msrs_alloc(1);
+    if (!m)
+        return false;
+    m->entries[0].index = e->index;
+    bool same = kvm__ioctl(v->fd, KVM_GET_MSRS, m) == 1 &&
+                m->entries[0].data == e->data;
+    free(m);
+    return same;
+}
+
+/*
+ * Like GET, SET stops quietly at the first MSR it refuses and returns how
+ * many it took. Some MSRs read back but refuse a host write of their reset
+ * value when a feature is off (KVM's async-PF interrupt MSR without an
+ * in-kernel APIC): such an MSR that already holds the snapshot's value is
+ * restored by definition and skipped; any other refusal fails the restore.
+ */
 static int load_msrs(struct vcpud_be_vcpu *v, const struct vcpud_snap *s,
                      struct vcpud_err *err)
 {
@@ -456,18 +477,36 @@ static int load_msrs(struct vcpud_be_vcpu *v, const struct vcpud_snap *s,
         m->entries[i].index = vcpud_get_u32(sec->body + 8 + 16 * i);
         m->entries[i].data = vcpud_get_u64(sec->body + 16 + 16 * i);
     }
-    /* Like GET, SET stops quietly at the first MSR it refuses. */
-    int rc = kvm__ioctl(v->fd, KVM_SET_MSRS, m);
-    if (rc >= 0 && (uint32_t)rc < n)
-        rc = vcpud_err_set(err, -EINVAL,
-                           "KVM refused MSR 0x%x = 0x%" PRIx64
-                           " (%d of %u restored)",
-                           m->entries[rc].index, (uint64_t)m->entries[rc].data,
-                           rc, n);
-    else if (rc < 0)
-        rc = vcpud_err_sys(err, rc, "KVM_SET_MSRS failed");
-    else
+    int rc = 0;
+    uint32_t done = 0;
+    while (done < n) {
+        struct kvm_msrs *tail = msrs_alloc(n - done);
+        if (!tail) {
+            rc = vcpud_err_set(err, -ENOMEM, "out of memory for MSRs");
+            break;
+        }
+        memcpy(tail->entries, &m->entries[done],
+               tail->nmsrs * sizeof(m->entries[0]));
+        rc = kvm__ioctl(v->fd, KVM_SET_MSRS, tail);
+        free(tail);
+        if (rc < 0) {
+            rc = vcpud_err_sys(err, rc, "KVM_SET_MSRS failed");
+            break;
+        }
+        done += (uint32_t)rc;
         rc = 0;
+        if (done == n)
+            break;
+        if (!msr_already(v, &m->entries[done])) {
+            rc = vcpud_err_set(err, -EINVAL,
+                               "KVM refused MSR 0x%x = 0x%" PRIx64
+                               " (%u of %u restored)",
+                               m->entries[done].index,
+                               (uint64_t)m->entries[done].data, done, n);
+            break;
+        }
+        done++;
+    }
     free(m);
     return rc;
 }
