@@ -313,6 +313,11 @@ static int run_loop(struct vcpud_vcpu *vcpu, struct vcpud_exit *exit,
             return rc;
         if (exit->kind == VCPUD_EXIT_IRQ_WINDOW_OPEN && vcpu->window_wanted)
             continue; /* ours: the top of the loop injects */
+        /* As on hardware, hlt with an interrupt it can take does not halt
+         * (sti; hlt is how guests wait for one). */
+        if (exit->kind == VCPUD_EXIT_HLT && take_irq(vcpu, false) >= 0 &&
+            be->vcpu_irq_ready(vcpu->bv))
+            continue;
         if (p->replay) {
             if (!vcpud__pending_matches(p, exit)) {
                 char what[96];
