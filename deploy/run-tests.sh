@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# run-tests.sh: set up a machine, build vcpud with ASan/UBSan and run every test suite.
+# The KVM tests run on this machine's /dev/kvm when it works, else inside a nested
+# QEMU guest (VCPUD_KVM_NESTED=1 forces that); see tests/run-kvm-tests.sh.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${VCPUD_BUILD_DIR:-$root/build-asan}
+
+"$root/deploy/install-deps.sh"
+
+echo "== build ($build, ASan/UBSan)"
+cmake -S "$root" -B "$build" -DVCPUD_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+
+# Leaks fail a test as surely as a wrong value does.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+status=0
+echo "== unit tests"
+ctest --test-dir "$build" -L unit --output-on-failure || status=1
+
+echo "== KVM tests"
+"$root/tests/run-kvm-tests.sh" "$build" || status=1
+
+exit $status
