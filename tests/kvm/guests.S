@@ -177,6 +177,38 @@ GUEST triple_fault
     .quad 0
 END triple_fault
 
+/* Enables its local APIC (in-kernel irqchip), installs a 64-bit IDT gate
+ * for vector 0x40 and waits in sti; hlt. The handler reports on port 0x41
+ * and acknowledges with an EOI. */
+GUEST apic_irq
+    lea rax, [rip + 2f]
+    mov rdi, 0x5000 + 0x40 * 16
+    mov [rdi], ax
+    mov word ptr [rdi + 2], 0x18
+    mov word ptr [rdi + 4], 0x8e00
+    shr rax, 16
+    mov [rdi + 6], ax
+    shr rax, 16
+    mov [rdi + 8], eax
+    mov dword ptr [rdi + 12], 0
+    lidt [rip + 3f]
+    mov rsp, 0x8000
+    mov edi, 0xfee000f0                 /* above 2 GiB: no disp32 */
+    mov dword ptr [rdi], 0x1ff          /* SVR: APIC on, spurious 0xff */
+    out 0x40, al                        /* ready */
+    sti
+1:  hlt
+    jmp 1b
+2:  mov al, 0x40
+    out 0x41, al
+    mov edi, 0xfee000b0
+    mov dword ptr [rdi], 0              /* EOI */
+    iretq
+    .balign 8
+3:  .word 0x1000 - 1
+    .quad 0x5000
+END apic_irq
+
 /* MMIO writes then reads of every size at 0xd0000000 (no RAM there). */
 GUEST mmio
     mov rdi, 0xd0000000

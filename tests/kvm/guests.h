@@ -33,5 +33,6 @@ GUEST_DECLARE(prot32);
 GUEST_DECLARE(long64);
 GUEST_DECLARE(mmio);
 GUEST_DECLARE(rom_write);
+GUEST_DECLARE(apic_irq);
 
 #endif

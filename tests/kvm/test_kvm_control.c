@@ -154,6 +154,27 @@ static void interrupt_waits_for_if(void **state)
     env_fini(&e);
 }
 
+/* With an in-kernel irqchip the vector goes to the local APIC, which
+ * refuses it while the guest has not enabled it. */
+static void irqchip_interrupt_reaches_handler(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e, GUEST(apic_irq),
+             &(struct env_opts){.mode = VCPUD_MODE_LONG, .irqchip = true});
+    assert_int_equal(-EPROTO,
+                     vcpud_vcpu_inject_interrupt(e.cpu, 0x40, &e.err));
+    assert_non_null(strstr(e.err.msg, "APIC"));
+    env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x40);
+    assert_ok(vcpud_vcpu_inject_interrupt(e.cpu, 0x40, &e.err), &e);
+    const struct vcpud_run_opts lim = {.timeout_ns = 5ull * 1000000000};
+    assert_ok(vcpud_vcpu_run(e.cpu, &lim, &e.exit, &e.err), &e);
+    assert_int_equal(VCPUD_EXIT_IO_OUT, e.exit.kind);
+    assert_int_equal(0x41, e.exit.u.io.port);
+    assert_int_equal(0x40, env_io_value(&e.exit, 0));
+    env_fini(&e);
+}
+
 static void nmi_reaches_handler(void **state)
 {
     (void)state;
@@ -190,5 +211,6 @@ ENV_MAIN("kvm-control", cmocka_unit_test(cancel_spinning_guest_from_thread),
          cmocka_unit_test(interrupt_reaches_idt_handler),
          cmocka_unit_test(interrupt_while_running),
          cmocka_unit_test(interrupt_waits_for_if),
+         cmocka_unit_test(irqchip_interrupt_reaches_handler),
          cmocka_unit_test(nmi_reaches_handler),
          cmocka_unit_test(second_driver_is_refused))
