@@ -29,6 +29,5 @@ int vcpud_backend_find(const char *name, const struct vcpud_backend **out,
     if (any)
         return rc; /* the last probe's reason */
     return vcpud_err_set(err, -ENOENT,
-                         "no backend named '%s' (available: kvm, auto)",
-                         name);
+                         "no backend named '%s' (available: kvm, auto)", name);
 }

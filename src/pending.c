@@ -75,11 +75,11 @@ int vcpud__pending_set_io(struct vcpud_pending *p, const uint64_t *values,
                              p->port, p->count, count);
     for (uint32_t i = 0; i < count; i++) {
         if (!fits(values[i], p->size))
-            return vcpud_err_set(
-                err, -EINVAL,
-                "value %u (0x%" PRIx64 ") does not fit the %u-byte io-in on "
-                "port 0x%x",
-                i, values[i], p->size, p->port);
+            return vcpud_err_set(err, -EINVAL,
+                                 "value %u (0x%" PRIx64
+                                 ") does not fit the %u-byte io-in on "
+                                 "port 0x%x",
+                                 i, values[i], p->size, p->port);
     }
     for (uint32_t i = 0; i < count; i++) {
         for (unsigned b = 0; b < p->size; b++)
@@ -158,8 +158,7 @@ uint32_t vcpud__pending_encode(const struct vcpud_pending *p, uint8_t *out)
 
 static int bad(struct vcpud_err *err, const char *what)
 {
-    return vcpud_err_set(err, -EBADMSG, "snapshot section 'pending': %s",
-                         what);
+    return vcpud_err_set(err, -EBADMSG, "snapshot section 'pending': %s", what);
 }
 
 int vcpud__pending_decode(struct vcpud_pending *p, const uint8_t *body,

@@ -24,8 +24,8 @@ struct vcpud_pending {
      * exit itself with the stored result instead of surfacing it.
      */
     bool replay;
-    uint64_t value;                   /* MMIO_READ result */
-    uint8_t data[VCPUD_IO_DATA_MAX];  /* IO_IN result, count * size bytes */
+    uint64_t value;                  /* MMIO_READ result */
+    uint8_t data[VCPUD_IO_DATA_MAX]; /* IO_IN result, count * size bytes */
 };
 
 /* Fixed part of the "pending" snapshot section; IO data follows it. */

@@ -52,9 +52,16 @@ static uint64_t descriptor(const struct vcpud_segment *s)
 
 static struct vcpud_segment flat(uint16_t selector, uint8_t type, bool l)
 {
-    return (struct vcpud_segment){
-        .base = 0, .limit = 0xffffffffu, .selector = selector, .type = type,
-        .present = 1, .dpl = 0, .db = l ? 0 : 1, .s = 1, .l = l, .g = 1};
+    return (struct vcpud_segment){.base = 0,
+                                  .limit = 0xffffffffu,
+                                  .selector = selector,
+                                  .type = type,
+                                  .present = 1,
+                                  .dpl = 0,
+                                  .db = l ? 0 : 1,
+                                  .s = 1,
+                                  .l = l,
+                                  .g = 1};
 }
 
 /* GDT with the flat code and data segments the helpers load; a guest that
@@ -129,10 +136,9 @@ int vcpud_setup_mode(struct vcpud_vcpu *vcpu, enum vcpud_mode mode,
                              "(3)",
                              (int)mode);
     if (mode != VCPUD_MODE_REAL && tables_gpa % 4096)
-        return vcpud_err_set(err, -EINVAL,
-                             "tables address 0x%" PRIx64
-                             " is not 4 KiB aligned",
-                             tables_gpa);
+        return vcpud_err_set(
+            err, -EINVAL, "tables address 0x%" PRIx64 " is not 4 KiB aligned",
+            tables_gpa);
     if (mode == VCPUD_MODE_REAL && (entry > 0xfffff || stack > 0xffff))
         return vcpud_err_set(err, -EINVAL,
                              "real mode reaches 1 MiB: entry 0x%" PRIx64
@@ -155,12 +161,15 @@ int vcpud_setup_mode(struct vcpud_vcpu *vcpu, enum vcpud_mode mode,
          * entries use the segment like a far jump would. */
         uint16_t seg = (uint16_t)((entry & ~0xffffull) >> 4);
         s.cs = (struct vcpud_segment){.base = (uint64_t)seg << 4,
-                                      .limit = 0xffff, .selector = seg,
-                                      .type = 0xb, .present = 1, .s = 1};
+                                      .limit = 0xffff,
+                                      .selector = seg,
+                                      .type = 0xb,
+                                      .present = 1,
+                                      .s = 1};
         r.rip = entry & 0xffff;
-        set_data_segments(&s, (struct vcpud_segment){
-                                  .limit = 0xffff, .type = 0x3, .present = 1,
-                                  .s = 1});
+        set_data_segments(
+            &s, (struct vcpud_segment){
+                    .limit = 0xffff, .type = 0x3, .present = 1, .s = 1});
         s.cr0 &= ~(CR0_PE | CR0_PG);
         s.cr4 = 0;
         s.efer = 0;

@@ -59,7 +59,7 @@ void vcpud_snap_writer_init(struct vcpud_snap_writer *w)
 {
     /* The header is reserved by position only; its memory comes with the
      * first section or in finish, so that init cannot fail. */
-    *w = (struct vcpud_snap_writer){ .len = VCPUD_SNAP_HEADER_SIZE };
+    *w = (struct vcpud_snap_writer){.len = VCPUD_SNAP_HEADER_SIZE};
 }
 
 void vcpud_snap_writer_free(struct vcpud_snap_writer *w)
@@ -245,8 +245,8 @@ static int check_header(const uint8_t *p, size_t len, struct vcpud_err *err)
                              "announces %" PRIu64 " (trailing data?)",
                              len - VCPUD_SNAP_HEADER_SIZE, payload);
     want_crc = vcpud_get_u32(p + OFF_CRC);
-    got_crc = vcpud_crc32(p + VCPUD_SNAP_HEADER_SIZE,
-                          len - VCPUD_SNAP_HEADER_SIZE);
+    got_crc =
+        vcpud_crc32(p + VCPUD_SNAP_HEADER_SIZE, len - VCPUD_SNAP_HEADER_SIZE);
     if (want_crc != got_crc)
         return vcpud_err_set(err, -EBADMSG,
                              "snapshot corrupted: payload CRC-32 is "
@@ -262,11 +262,11 @@ static int check_header(const uint8_t *p, size_t len, struct vcpud_err *err)
 }
 
 /* The header has been checked, so the payload length matches (len). */
-static int index_sections(const uint8_t *p, size_t len,
-                          struct vcpud_snap *snap, struct vcpud_err *err)
+static int index_sections(const uint8_t *p, size_t len, struct vcpud_snap *snap,
+                          struct vcpud_err *err)
 {
     uint32_t declared = vcpud_get_u32(p + OFF_NSECTIONS);
-    uint32_t seen_at[VCPUD_SNAP_TYPE_MAX] = { 0 };
+    uint32_t seen_at[VCPUD_SNAP_TYPE_MAX] = {0};
     size_t off = VCPUD_SNAP_HEADER_SIZE;
     uint32_t i;
     char l1[LABEL_MAX];
@@ -315,8 +315,7 @@ static int index_sections(const uint8_t *p, size_t len,
                                      i, label(type, l1), p[k], k);
         }
         snap->sec[type] = (struct vcpud_snap_section){
-            .type = type, .len = slen, .body = p + body
-        };
+            .type = type, .len = slen, .body = p + body};
         seen_at[type] = i;
         off = body + (size_t)span;
     }
@@ -354,8 +353,8 @@ const struct vcpud_snap_section *vcpud_snap_get(const struct vcpud_snap *snap,
     return &snap->sec[type];
 }
 
-int vcpud_snap_need(const struct vcpud_snap *snap, uint32_t type,
-                    uint32_t len, const struct vcpud_snap_section **out,
+int vcpud_snap_need(const struct vcpud_snap *snap, uint32_t type, uint32_t len,
+                    const struct vcpud_snap_section **out,
                     struct vcpud_err *err)
 {
     const struct vcpud_snap_section *s = vcpud_snap_get(snap, type);

@@ -54,8 +54,8 @@ static void prepare_thread(void)
     }
 }
 
-int vcpud_vcpu_create(struct vcpud_vm *vm, uint32_t id,
-                      struct vcpud_vcpu **out, struct vcpud_err *err)
+int vcpud_vcpu_create(struct vcpud_vm *vm, uint32_t id, struct vcpud_vcpu **out,
+                      struct vcpud_err *err)
 {
     if (id >= vm->cfg.max_vcpus)
         return vcpud_err_set(err, -EINVAL,

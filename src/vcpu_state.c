@@ -19,9 +19,7 @@ int vcpud__vcpu_settle(struct vcpud_vcpu *vcpu, struct vcpud_err *err)
     struct vcpud_pending *p = &vcpu->pending;
     if (p->kind != VCPUD_EXIT_NONE) {
         if (p->replay || !p->have_result)
-            return vcpud__pending_check_run(p, vcpu->id, err) < 0
-                       ? -EPROTO
-                       : 0;
+            return vcpud__pending_check_run(p, vcpu->id, err) < 0 ? -EPROTO : 0;
         const struct vcpud_backend *be = vcpu->vm->be;
         int rc = p->kind == VCPUD_EXIT_IO_IN
                      ? be->vcpu_put_io_in(vcpu->bv, p->data,
@@ -107,8 +105,7 @@ int vcpud_vcpu_get_sregs(struct vcpud_vcpu *vcpu, struct vcpud_sregs *sregs,
 }
 
 int vcpud_vcpu_set_sregs(struct vcpud_vcpu *vcpu,
-                         const struct vcpud_sregs *sregs,
-                         struct vcpud_err *err)
+                         const struct vcpud_sregs *sregs, struct vcpud_err *err)
 {
     int rc = begin(vcpu, "set the special registers of", err);
     if (rc < 0)
@@ -130,8 +127,8 @@ static int save(struct vcpud_vcpu *vcpu, void **buf, size_t *len,
         vcpud_snap_writer_free(&w);
         return rc;
     }
-    static _Thread_local uint8_t body[VCPUD_PENDING_SECTION_FIXED +
-                                      VCPUD_IO_DATA_MAX];
+    static _Thread_local uint8_t
+        body[VCPUD_PENDING_SECTION_FIXED + VCPUD_IO_DATA_MAX];
     uint32_t n = vcpud__pending_encode(&vcpu->pending, body);
     vcpud_snap_add(&w, VCPUD_SNAP_PENDING, body, n);
     return vcpud_snap_finish(&w, buf, len, err);
@@ -156,13 +153,12 @@ static int check(struct vcpud_vcpu *vcpu, const void *buf, size_t len,
     int rc = vcpud_snap_parse(buf, len, snap, err);
     if (rc < 0)
         return rc;
-    const struct vcpud_snap_section *s = vcpud_snap_get(snap,
-                                                        VCPUD_SNAP_BACKEND);
+    const struct vcpud_snap_section *s =
+        vcpud_snap_get(snap, VCPUD_SNAP_BACKEND);
     const char *name = vcpu->vm->be->name;
     if (!s || s->len != strlen(name) || memcmp(s->body, name, s->len) != 0)
-        return vcpud_err_set(err, -EBADMSG,
-                             "snapshot was not taken by the '%s' backend",
-                             name);
+        return vcpud_err_set(
+            err, -EBADMSG, "snapshot was not taken by the '%s' backend", name);
     rc = vcpu->vm->be->vcpu_check(vcpu->bv, snap, err);
     if (rc < 0)
         return rc;

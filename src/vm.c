@@ -69,8 +69,7 @@ const char *vcpud_vm_backend_name(const struct vcpud_vm *vm)
     return vm->be->name;
 }
 
-static bool overlaps(const struct vcpud_region *r, uint64_t gpa,
-                     uint64_t size)
+static bool overlaps(const struct vcpud_region *r, uint64_t gpa, uint64_t size)
 {
     return r->used && gpa < r->gpa + r->size && r->gpa < gpa + size;
 }
@@ -83,8 +82,8 @@ int vcpud_vm_add_region(struct vcpud_vm *vm, uint32_t slot, uint64_t gpa,
                              VCPUD_VM_MAX_REGIONS);
     if (size == 0 || size > VCPUD_REGION_SIZE_MAX)
         return vcpud_err_set(err, -EINVAL,
-                             "region size %" PRIu64 " is not in 1..%llu",
-                             size, (unsigned long long)VCPUD_REGION_SIZE_MAX);
+                             "region size %" PRIu64 " is not in 1..%llu", size,
+                             (unsigned long long)VCPUD_REGION_SIZE_MAX);
     if (gpa % VCPUD_REGION_ALIGN || size % VCPUD_REGION_ALIGN)
         return vcpud_err_set(err, -EINVAL,
                              "gpa 0x%" PRIx64 " and size 0x%" PRIx64
@@ -155,8 +154,8 @@ int vcpud_vm_remove_region(struct vcpud_vm *vm, uint32_t slot,
     return rc;
 }
 
-size_t vcpud_vm_list_regions(struct vcpud_vm *vm,
-                             struct vcpud_region_info *out, size_t max)
+size_t vcpud_vm_list_regions(struct vcpud_vm *vm, struct vcpud_region_info *out,
+                             size_t max)
 {
     size_t n = 0;
     pthread_rwlock_rdlock(&vm->mem_lock);
@@ -204,13 +203,12 @@ static const struct vcpud_region *region_at(const struct vcpud_vm *vm,
 /* Walk [gpa, gpa+len) region by region; check the whole range first so a
  * failed copy changes nothing. Read-only regions are read-only to the guest
  * only: the host loads ROM images through here. */
-static int copy_guest(struct vcpud_vm *vm, uint64_t gpa, void *buf,
-                      size_t len, bool to_guest, struct vcpud_err *err)
+static int copy_guest(struct vcpud_vm *vm, uint64_t gpa, void *buf, size_t len,
+                      bool to_guest, struct vcpud_err *err)
 {
     if (gpa + len < gpa)
-        return vcpud_err_set(err, -ERANGE,
-                             "range 0x%" PRIx64 "+0x%zx wraps around", gpa,
-                             len);
+        return vcpud_err_set(
+            err, -ERANGE, "range 0x%" PRIx64 "+0x%zx wraps around", gpa, len);
     pthread_rwlock_rdlock(&vm->mem_lock);
     int rc = 0;
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
@@ -219,10 +217,9 @@ static int copy_guest(struct vcpud_vm *vm, uint64_t gpa, void *buf,
         while (at < gpa + len) {
             const struct vcpud_region *r = region_at(vm, at);
             if (!r) {
-                rc = vcpud_err_set(err, -ERANGE,
-                                   "guest address 0x%" PRIx64
-                                   " is not backed by RAM",
-                                   at);
+                rc = vcpud_err_set(
+                    err, -ERANGE,
+                    "guest address 0x%" PRIx64 " is not backed by RAM", at);
                 break;
             }
             uint64_t off = at - r->gpa;

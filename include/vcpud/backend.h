@@ -74,8 +74,8 @@ struct vcpud_backend {
 
     int (*vcpu_get_regs)(struct vcpud_be_vcpu *vcpu, struct vcpud_regs *r,
                          struct vcpud_err *err);
-    int (*vcpu_set_regs)(struct vcpud_be_vcpu *vcpu,
-                         const struct vcpud_regs *r, struct vcpud_err *err);
+    int (*vcpu_set_regs)(struct vcpud_be_vcpu *vcpu, const struct vcpud_regs *r,
+                         struct vcpud_err *err);
     int (*vcpu_get_sregs)(struct vcpud_be_vcpu *vcpu, struct vcpud_sregs *s,
                           struct vcpud_err *err);
     int (*vcpu_set_sregs)(struct vcpud_be_vcpu *vcpu,

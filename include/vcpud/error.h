@@ -22,8 +22,8 @@
 #define VCPUD_ERR_MSG_MAX 256
 
 struct vcpud_err {
-    int code;                     /* 0 or negative errno */
-    char msg[VCPUD_ERR_MSG_MAX];  /* human-readable, never ends in '\n' */
+    int code;                    /* 0 or negative errno */
+    char msg[VCPUD_ERR_MSG_MAX]; /* human-readable, never ends in '\n' */
 };
 
 /* Error classes, in the order the server maps them to gRPC status codes. */

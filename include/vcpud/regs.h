@@ -15,9 +15,9 @@ struct vcpud_regs {
  * descriptor bits of the Intel SDM (vol. 3, 3.4.5). */
 struct vcpud_segment {
     uint64_t base;
-    uint32_t limit;     /* in bytes, already scaled by the granularity bit */
+    uint32_t limit; /* in bytes, already scaled by the granularity bit */
     uint16_t selector;
-    uint8_t type;       /* 4-bit descriptor type */
+    uint8_t type; /* 4-bit descriptor type */
     uint8_t present, dpl, db, s, l, g, avl;
     uint8_t unusable;
 };

@@ -35,25 +35,25 @@
 #define VCPUD_SNAP_MAX_SIZE (1u << 20) /* far above any real vCPU state */
 
 #define VCPUD_SNAP_TYPES(X)                                                    \
-    X(1, BACKEND, "backend")     /* NUL-free name, e.g. "kvm/x86_64" */        \
-    X(2, REGS, "regs")           /* 18 x u64 in struct vcpud_regs order */     \
+    X(1, BACKEND, "backend") /* NUL-free name, e.g. "kvm/x86_64" */            \
+    X(2, REGS, "regs")       /* 18 x u64 in struct vcpud_regs order */         \
     X(3, SREGS, "sregs")                                                       \
-    X(4, XSAVE, "xsave")         /* the XSAVE area, as the CPU lays it out */  \
-    X(5, XCRS, "xcrs")           /* u32 n, n x (u32 xcr, u32 0, u64 value) */  \
-    X(6, MSRS, "msrs")           /* u32 n, n x (u32 index, u32 0, u64 data) */ \
-    X(7, CPUID, "cpuid")         /* u32 n, n x 7 x u32 */                      \
-    X(8, LAPIC, "lapic")         /* the 1 KiB local APIC register page */      \
-    X(9, EVENTS, "events")       /* pending exception/interrupt/NMI/SMI */     \
+    X(4, XSAVE, "xsave")   /* the XSAVE area, as the CPU lays it out */        \
+    X(5, XCRS, "xcrs")     /* u32 n, n x (u32 xcr, u32 0, u64 value) */        \
+    X(6, MSRS, "msrs")     /* u32 n, n x (u32 index, u32 0, u64 data) */       \
+    X(7, CPUID, "cpuid")   /* u32 n, n x 7 x u32 */                            \
+    X(8, LAPIC, "lapic")   /* the 1 KiB local APIC register page */            \
+    X(9, EVENTS, "events") /* pending exception/interrupt/NMI/SMI */           \
     X(10, DEBUGREGS, "debugregs") /* dr0-3, dr6, dr7 as u64 */                 \
-    X(11, MPSTATE, "mpstate")    /* u32 */                                     \
-    X(12, PENDING, "pending")    /* the exit still waiting for a result */     \
-    X(13, TSC_KHZ, "tsc-khz")    /* u32, informational */
+    X(11, MPSTATE, "mpstate")     /* u32 */                                    \
+    X(12, PENDING, "pending")     /* the exit still waiting for a result */    \
+    X(13, TSC_KHZ, "tsc-khz")     /* u32, informational */
 
 enum vcpud_snap_type {
 #define VCPUD__SNAP_ENUM(num, name, text) VCPUD_SNAP_##name = num,
     VCPUD_SNAP_TYPES(VCPUD__SNAP_ENUM)
 #undef VCPUD__SNAP_ENUM
-    VCPUD_SNAP_TYPE_MAX
+        VCPUD_SNAP_TYPE_MAX
 };
 
 /* "regs", "xsave", ...; NULL for a type this version does not know. */
@@ -105,8 +105,8 @@ const struct vcpud_snap_section *vcpud_snap_get(const struct vcpud_snap *snap,
 
 /* Fetch section (type) and insist on its exact length. -EBADMSG if absent
  * or of another size. */
-int vcpud_snap_need(const struct vcpud_snap *snap, uint32_t type,
-                    uint32_t len, const struct vcpud_snap_section **out,
+int vcpud_snap_need(const struct vcpud_snap *snap, uint32_t type, uint32_t len,
+                    const struct vcpud_snap_section **out,
                     struct vcpud_err *err);
 
 /* Little-endian helpers for section bodies. */

@@ -30,8 +30,8 @@ struct vcpud_vcpu;
  * f000:fff0). The vCPU belongs to the VM: free it with vcpud_vcpu_destroy()
  * or let vcpud_vm_destroy() do it.
  */
-int vcpud_vcpu_create(struct vcpud_vm *vm, uint32_t id,
-                      struct vcpud_vcpu **out, struct vcpud_err *err);
+int vcpud_vcpu_create(struct vcpud_vm *vm, uint32_t id, struct vcpud_vcpu **out,
+                      struct vcpud_err *err);
 
 /* Destroy (vcpu); it must not be running. NULL is a no-op. */
 void vcpud_vcpu_destroy(struct vcpud_vcpu *vcpu);

@@ -11,15 +11,15 @@
 struct vcpud_backend;
 struct vcpud_vm;
 
-#define VCPUD_VM_MAX_VCPUS_LIMIT 64u  /* what a config may ask for */
-#define VCPUD_VM_MAX_REGIONS 32u      /* memory slots per VM */
-#define VCPUD_REGION_ALIGN 4096u      /* gpa and size granularity */
+#define VCPUD_VM_MAX_VCPUS_LIMIT 64u /* what a config may ask for */
+#define VCPUD_VM_MAX_REGIONS 32u     /* memory slots per VM */
+#define VCPUD_REGION_ALIGN 4096u     /* gpa and size granularity */
 #define VCPUD_REGION_SIZE_MAX (64ull << 30)
 
-#define VCPUD_REGION_READONLY 0x1u    /* guest writes become MMIO exits */
+#define VCPUD_REGION_READONLY 0x1u /* guest writes become MMIO exits */
 
 struct vcpud_vm_config {
-    uint32_t max_vcpus;  /* 1..VCPUD_VM_MAX_VCPUS_LIMIT; 0 means 1 */
+    uint32_t max_vcpus; /* 1..VCPUD_VM_MAX_VCPUS_LIMIT; 0 means 1 */
     /* Off by default so every exit, HLT included, reaches the controller.
      * On: KVM emulates PIC/IOAPIC/LAPIC; hlt then sleeps in the kernel and a
      * run returns only on an exit, a cancel or its timeout. */
@@ -65,8 +65,8 @@ int vcpud_vm_remove_region(struct vcpud_vm *vm, uint32_t slot,
 
 /* Copy up to (max) region descriptions, sorted by gpa, into (out); return
  * how many regions the VM has. */
-size_t vcpud_vm_list_regions(struct vcpud_vm *vm,
-                             struct vcpud_region_info *out, size_t max);
+size_t vcpud_vm_list_regions(struct vcpud_vm *vm, struct vcpud_region_info *out,
+                             size_t max);
 
 /* Total bytes of guest RAM the VM holds. */
 uint64_t vcpud_vm_memory_size(struct vcpud_vm *vm);

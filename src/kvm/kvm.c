@@ -62,8 +62,8 @@ static int kvm_probe(struct vcpud_err *err)
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
-        if (kvm__ioctl(fd, KVM_CHECK_EXTENSION,
-                       (void *)(long)needed[i].cap) <= 0) {
+        if (kvm__ioctl(fd, KVM_CHECK_EXTENSION, (void *)(long)needed[i].cap) <=
+            0) {
             rc = vcpud_err_set(err, -ENODEV, "KVM lacks %s", needed[i].name);
             break;
         }

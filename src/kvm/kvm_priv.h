@@ -69,8 +69,8 @@ int kvm__vcpu_set_regs(struct vcpud_be_vcpu *vcpu, const struct vcpud_regs *r,
                        struct vcpud_err *err);
 int kvm__vcpu_get_sregs(struct vcpud_be_vcpu *vcpu, struct vcpud_sregs *s,
                         struct vcpud_err *err);
-int kvm__vcpu_set_sregs(struct vcpud_be_vcpu *vcpu,
-                        const struct vcpud_sregs *s, struct vcpud_err *err);
+int kvm__vcpu_set_sregs(struct vcpud_be_vcpu *vcpu, const struct vcpud_sregs *s,
+                        struct vcpud_err *err);
 void kvm__regs_from(struct vcpud_regs *r, const struct kvm_regs *k);
 void kvm__regs_to(struct kvm_regs *k, const struct vcpud_regs *r);
 void kvm__sregs_from(struct vcpud_sregs *s, const struct kvm_sregs *k);

@@ -7,31 +7,65 @@
 void kvm__regs_from(struct vcpud_regs *r, const struct kvm_regs *k)
 {
     *r = (struct vcpud_regs){
-        .rax = k->rax, .rbx = k->rbx, .rcx = k->rcx, .rdx = k->rdx,
-        .rsi = k->rsi, .rdi = k->rdi, .rsp = k->rsp, .rbp = k->rbp,
-        .r8 = k->r8,   .r9 = k->r9,   .r10 = k->r10, .r11 = k->r11,
-        .r12 = k->r12, .r13 = k->r13, .r14 = k->r14, .r15 = k->r15,
-        .rip = k->rip, .rflags = k->rflags,
+        .rax = k->rax,
+        .rbx = k->rbx,
+        .rcx = k->rcx,
+        .rdx = k->rdx,
+        .rsi = k->rsi,
+        .rdi = k->rdi,
+        .rsp = k->rsp,
+        .rbp = k->rbp,
+        .r8 = k->r8,
+        .r9 = k->r9,
+        .r10 = k->r10,
+        .r11 = k->r11,
+        .r12 = k->r12,
+        .r13 = k->r13,
+        .r14 = k->r14,
+        .r15 = k->r15,
+        .rip = k->rip,
+        .rflags = k->rflags,
     };
 }
 
 void kvm__regs_to(struct kvm_regs *k, const struct vcpud_regs *r)
 {
     *k = (struct kvm_regs){
-        .rax = r->rax, .rbx = r->rbx, .rcx = r->rcx, .rdx = r->rdx,
-        .rsi = r->rsi, .rdi = r->rdi, .rsp = r->rsp, .rbp = r->rbp,
-        .r8 = r->r8,   .r9 = r->r9,   .r10 = r->r10, .r11 = r->r11,
-        .r12 = r->r12, .r13 = r->r13, .r14 = r->r14, .r15 = r->r15,
-        .rip = r->rip, .rflags = r->rflags,
+        .rax = r->rax,
+        .rbx = r->rbx,
+        .rcx = r->rcx,
+        .rdx = r->rdx,
+        .rsi = r->rsi,
+        .rdi = r->rdi,
+        .rsp = r->rsp,
+        .rbp = r->rbp,
+        .r8 = r->r8,
+        .r9 = r->r9,
+        .r10 = r->r10,
+        .r11 = r->r11,
+        .r12 = r->r12,
+        .r13 = r->r13,
+        .r14 = r->r14,
+        .r15 = r->r15,
+        .rip = r->rip,
+        .rflags = r->rflags,
     };
 }
 
 static void seg_from(struct vcpud_segment *s, const struct kvm_segment *k)
 {
     *s = (struct vcpud_segment){
-        .base = k->base, .limit = k->limit, .selector = k->selector,
-        .type = k->type, .present = k->present, .dpl = k->dpl, .db = k->db,
-        .s = k->s, .l = k->l, .g = k->g, .avl = k->avl,
+        .base = k->base,
+        .limit = k->limit,
+        .selector = k->selector,
+        .type = k->type,
+        .present = k->present,
+        .dpl = k->dpl,
+        .db = k->db,
+        .s = k->s,
+        .l = k->l,
+        .g = k->g,
+        .avl = k->avl,
         .unusable = k->unusable,
     };
 }
@@ -39,9 +73,17 @@ static void seg_from(struct vcpud_segment *s, const struct kvm_segment *k)
 static void seg_to(struct kvm_segment *k, const struct vcpud_segment *s)
 {
     *k = (struct kvm_segment){
-        .base = s->base, .limit = s->limit, .selector = s->selector,
-        .type = s->type, .present = s->present, .dpl = s->dpl, .db = s->db,
-        .s = s->s, .l = s->l, .g = s->g, .avl = s->avl,
+        .base = s->base,
+        .limit = s->limit,
+        .selector = s->selector,
+        .type = s->type,
+        .present = s->present,
+        .dpl = s->dpl,
+        .db = s->db,
+        .s = s->s,
+        .l = s->l,
+        .g = s->g,
+        .avl = s->avl,
         .unusable = s->unusable,
     };
 }

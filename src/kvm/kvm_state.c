@@ -65,7 +65,7 @@ static void put_sregs(uint8_t *p, struct kvm_sregs *k)
     vcpud_put_u64(p + 16, k->idt.base);
     vcpud_put_u32(p + 24, k->idt.limit);
     p += 32;
-    const uint64_t crs[] = {k->cr0, k->cr2, k->cr3, k->cr4,
+    const uint64_t crs[] = {k->cr0, k->cr2,  k->cr3,      k->cr4,
                             k->cr8, k->efer, k->apic_base};
     for (int i = 0; i < 7; i++)
         vcpud_put_u64(p + 8 * i, crs[i]);
@@ -85,8 +85,8 @@ static void get_sregs(struct kvm_sregs *k, const uint8_t *p)
     k->idt.base = vcpud_get_u64(p + 16);
     k->idt.limit = (uint16_t)vcpud_get_u32(p + 24);
     p += 32;
-    __u64 *crs[] = {&k->cr0, &k->cr2, &k->cr3,      &k->cr4,
-                       &k->cr8, &k->efer, &k->apic_base};
+    __u64 *crs[] = {&k->cr0, &k->cr2,  &k->cr3,      &k->cr4,
+                    &k->cr8, &k->efer, &k->apic_base};
     for (int i = 0; i < 7; i++)
         *crs[i] = vcpud_get_u64(p + 8 * i);
     p += 56;
@@ -124,8 +124,8 @@ static uint8_t *counted(uint32_t n, uint32_t rec, uint32_t *len)
 
 /* ---- the MSR list ---- */
 
-static int msr_index_list(struct vcpud_be_vm *vm, uint32_t **out,
-                          uint32_t *n, struct vcpud_err *err)
+static int msr_index_list(struct vcpud_be_vm *vm, uint32_t **out, uint32_t *n,
+                          struct vcpud_err *err)
 {
     struct kvm_msr_list probe = {.nmsrs = 0};
     int rc = kvm__ioctl(vm->sys_fd, KVM_GET_MSR_INDEX_LIST, &probe);
@@ -298,8 +298,8 @@ int kvm__vcpu_save(struct vcpud_be_vcpu *v, struct vcpud_snap_writer *w,
     free(body);
     free(msrs);
 
-    struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + MAX_CPUID *
-                                             sizeof(cpuid->entries[0]));
+    struct kvm_cpuid2 *cpuid =
+        calloc(1, sizeof(*cpuid) + MAX_CPUID * sizeof(cpuid->entries[0]));
     if (!cpuid)
         return vcpud_err_set(err, -ENOMEM, "out of memory for CPUID");
     cpuid->nent = MAX_CPUID;
@@ -356,9 +356,8 @@ int kvm__vcpu_save(struct vcpud_be_vcpu *v, struct vcpud_snap_writer *w,
 
 /* ---- check ---- */
 
-static int need_counted(const struct vcpud_snap *s, uint32_t type,
-                        uint32_t rec, uint32_t max, uint32_t *n,
-                        struct vcpud_err *err)
+static int need_counted(const struct vcpud_snap *s, uint32_t type, uint32_t rec,
+                        uint32_t max, uint32_t *n, struct vcpud_err *err)
 {
     const struct vcpud_snap_section *sec = vcpud_snap_get(s, type);
     if (!sec || sec->len < 8)
@@ -408,8 +407,10 @@ int kvm__vcpu_check(struct vcpud_be_vcpu *v, const struct vcpud_snap *s,
                              "snapshot comes from a VM with an in-kernel "
                              "irqchip; this VM has none");
     if (sec && sec->len != sizeof(((struct kvm_lapic_state *)0)->regs))
-        return vcpud_err_set(err, -EBADMSG, "snapshot's local APIC is %u "
-                             "bytes, not 1024", sec->len);
+        return vcpud_err_set(err, -EBADMSG,
+                             "snapshot's local APIC is %u "
+                             "bytes, not 1024",
+                             sec->len);
     return 0;
 }
 
@@ -515,9 +516,9 @@ static int set(struct vcpud_be_vcpu *v, unsigned long req, void *arg,
                const char *what, struct vcpud_err *err)
 {
     int rc = kvm__ioctl(v->fd, req, arg);
-    return rc < 0 ? vcpud_err_sys(err, rc, "KVM refused the snapshot's %s",
-                                  what)
-                  : 0;
+    return rc < 0
+               ? vcpud_err_sys(err, rc, "KVM refused the snapshot's %s", what)
+               : 0;
 }
 
 /*
@@ -595,7 +596,7 @@ int kvm__vcpu_load(struct vcpud_be_vcpu *v, const struct vcpud_snap *s,
     memcpy(&ev, vcpud_snap_get(s, VCPUD_SNAP_EVENTS)->body, sizeof(ev));
     /* GET leaves these out of flags; SET needs them to restore the NMI
      * pending bit and the SIPI vector too. */
-    ev.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING |
-                KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+    ev.flags |=
+        KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
     return set(v, KVM_SET_VCPU_EVENTS, &ev, "vCPU events", err);
 }

@@ -21,8 +21,8 @@ int kvm__vcpu_create(struct vcpud_be_vm *vm, uint32_t id,
         free(v);
         return vcpud_err_sys(err, rc, "KVM_CREATE_VCPU %u failed", id);
     }
-    v->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                  v->fd, 0);
+    v->run =
+        mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
     if (v->run == MAP_FAILED) {
         rc = vcpud_err_sys(err, -errno, "cannot map vCPU %u's run area", id);
         close(v->fd);
@@ -96,8 +96,8 @@ static void decode(struct vcpud_be_vcpu *v, struct vcpud_exit *exit)
     const struct kvm_run *run = v->run;
     switch (run->exit_reason) {
     case KVM_EXIT_MMIO:
-        exit->kind = run->mmio.is_write ? VCPUD_EXIT_MMIO_WRITE
-                                        : VCPUD_EXIT_MMIO_READ;
+        exit->kind =
+            run->mmio.is_write ? VCPUD_EXIT_MMIO_WRITE : VCPUD_EXIT_MMIO_READ;
         exit->u.mmio.addr = run->mmio.phys_addr;
         exit->u.mmio.size = (uint8_t)run->mmio.len;
         exit->u.mmio.data =
@@ -191,8 +191,7 @@ int kvm__vcpu_put_mmio_read(struct vcpud_be_vcpu *v, uint64_t value,
         return vcpud_err_set(err, -EPROTO,
                              "vCPU %u has no mmio-read to complete", v->id);
     for (unsigned i = 0; i < sizeof(run->mmio.data); i++)
-        run->mmio.data[i] = i < run->mmio.len ? (uint8_t)(value >> (8 * i))
-                                              : 0;
+        run->mmio.data[i] = i < run->mmio.len ? (uint8_t)(value >> (8 * i)) : 0;
     return 0;
 }
 
@@ -202,8 +201,8 @@ int kvm__vcpu_settle(struct vcpud_be_vcpu *v, struct vcpud_err *err)
 {
     if (!v->completion_due)
         return 0;
-    uint8_t was = __atomic_exchange_n(&v->run->immediate_exit, 1,
-                                      __ATOMIC_SEQ_CST);
+    uint8_t was =
+        __atomic_exchange_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
     int rc = kvm__ioctl(v->fd, KVM_RUN, NULL);
     /* A cancel that set the byte meanwhile is still flagged in the core,
      * which re-arms it before the next entry. */
@@ -211,9 +210,8 @@ int kvm__vcpu_settle(struct vcpud_be_vcpu *v, struct vcpud_err *err)
         kvm__vcpu_unkick(v);
     v->completion_due = false;
     if (rc < 0 && rc != -EINTR)
-        return vcpud_err_sys(err, rc,
-                             "KVM could not finish vCPU %u's IO instruction",
-                             v->id);
+        return vcpud_err_sys(
+            err, rc, "KVM could not finish vCPU %u's IO instruction", v->id);
     return 0;
 }
 

@@ -10,8 +10,11 @@
 #define GUEST_DECLARE(name)                                                    \
     extern const uint8_t guest_##name##_start[], guest_##name##_end[]
 #define GUEST(name)                                                            \
-    (struct guest) { #name, guest_##name##_start,                              \
-                     (size_t)(guest_##name##_end - guest_##name##_start) }
+    (struct guest)                                                             \
+    {                                                                          \
+#name, guest_##name##_start,                                           \
+            (size_t)(guest_##name##_end - guest_##name##_start)                \
+    }
 
 struct guest {
     const char *name;

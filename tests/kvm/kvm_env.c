@@ -16,8 +16,8 @@ void env_init(struct env *e, struct guest g, const struct env_opts *o)
     assert_ok(vcpud_vm_write(e->vm, GUEST_LOAD, g.code, g.len, &e->err), e);
     assert_ok(vcpud_vcpu_create(e->vm, 0, &e->cpu, &e->err), e);
     enum vcpud_mode mode = o && o->mode ? o->mode : VCPUD_MODE_REAL;
-    assert_ok(vcpud_setup_mode(e->cpu, mode, GUEST_LOAD, ENV_STACK,
-                               ENV_TABLES, &e->err),
+    assert_ok(vcpud_setup_mode(e->cpu, mode, GUEST_LOAD, ENV_STACK, ENV_TABLES,
+                               &e->err),
               e);
 }
 

@@ -12,8 +12,8 @@
 #include "guests.h"
 #include "vcpud.h"
 
-#define ENV_RAM_SIZE 0x200000u  /* 2 MiB at guest physical 0 */
-#define ENV_TABLES 0x100000u    /* page tables and GDT */
+#define ENV_RAM_SIZE 0x200000u /* 2 MiB at guest physical 0 */
+#define ENV_TABLES 0x100000u   /* page tables and GDT */
 #define ENV_STACK 0x8000u
 
 struct env {

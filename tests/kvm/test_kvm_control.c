@@ -8,7 +8,8 @@
 
 static void sleep_ms(long ms)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    struct timespec ts = {.tv_sec = ms / 1000,
+                          .tv_nsec = (ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
 }
 
@@ -162,8 +163,7 @@ static void irqchip_interrupt_reaches_handler(void **state)
     struct env e;
     env_init(&e, GUEST(apic_irq),
              &(struct env_opts){.mode = VCPUD_MODE_LONG, .irqchip = true});
-    assert_int_equal(-EPROTO,
-                     vcpud_vcpu_inject_interrupt(e.cpu, 0x40, &e.err));
+    assert_int_equal(-EPROTO, vcpud_vcpu_inject_interrupt(e.cpu, 0x40, &e.err));
     assert_non_null(strstr(e.err.msg, "APIC"));
     env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x40);
     assert_ok(vcpud_vcpu_inject_interrupt(e.cpu, 0x40, &e.err), &e);

@@ -36,8 +36,7 @@ static void io_in_each_size(void **state)
         struct vcpud_exit *x = env_expect_io(&e, VCPUD_EXIT_IO_IN, in[i].port);
         assert_int_equal(in[i].size, x->u.io.size);
         assert_int_equal(1, x->u.io.count);
-        assert_ok(vcpud_vcpu_set_io_result(e.cpu, &in[i].value, 1, &e.err),
-                  &e);
+        assert_ok(vcpud_vcpu_set_io_result(e.cpu, &in[i].value, 1, &e.err), &e);
     }
     env_expect(&e, VCPUD_EXIT_HLT);
     struct vcpud_regs r = env_regs(&e);

@@ -144,19 +144,22 @@ static void memory_arguments(void **state)
     (void)state;
     struct env e;
     env_init(&e, GUEST(hlt), NULL);
-    assert_err(-EEXIST, vcpud_vm_add_region(e.vm, 0, 0x400000, 0x1000, 0, &e.err),
-               &e, "slot 0");
+    assert_err(-EEXIST,
+               vcpud_vm_add_region(e.vm, 0, 0x400000, 0x1000, 0, &e.err), &e,
+               "slot 0");
     assert_err(-EEXIST, vcpud_vm_add_region(e.vm, 1, 0x1000, 0x1000, 0, &e.err),
                &e, "overlaps");
-    assert_err(-EINVAL, vcpud_vm_add_region(e.vm, 1, 0x400100, 0x1000, 0, &e.err),
-               &e, "multiples");
-    assert_err(-EINVAL, vcpud_vm_add_region(e.vm, 99, 0x400000, 0x1000, 0, &e.err),
-               &e, "slot 99");
-    assert_err(-EINVAL, vcpud_vm_add_region(e.vm, 1, 0x400000, 0, 0, &e.err), &e,
-               "size 0");
     assert_err(-EINVAL,
-               vcpud_vm_add_region(e.vm, 1, 0x400000, 0x1000, 0x80, &e.err),
-               &e, "flags");
+               vcpud_vm_add_region(e.vm, 1, 0x400100, 0x1000, 0, &e.err), &e,
+               "multiples");
+    assert_err(-EINVAL,
+               vcpud_vm_add_region(e.vm, 99, 0x400000, 0x1000, 0, &e.err), &e,
+               "slot 99");
+    assert_err(-EINVAL, vcpud_vm_add_region(e.vm, 1, 0x400000, 0, 0, &e.err),
+               &e, "size 0");
+    assert_err(-EINVAL,
+               vcpud_vm_add_region(e.vm, 1, 0x400000, 0x1000, 0x80, &e.err), &e,
+               "flags");
     assert_err(-ENOENT, vcpud_vm_remove_region(e.vm, 5, &e.err), &e, "slot 5");
 
     uint8_t buf[16] = {0};

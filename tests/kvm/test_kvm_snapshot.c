@@ -193,7 +193,8 @@ static void corrupt_snapshot_is_refused_whole(void **state)
     bad[len / 2] ^= 0x40;
     assert_int_equal(-EBADMSG, vcpud_vcpu_restore(e.cpu, bad, len, &e.err));
     assert_true(strlen(e.err.msg) > 0);
-    assert_int_equal(-EBADMSG, vcpud_vcpu_restore(e.cpu, snap, len - 9, &e.err));
+    assert_int_equal(-EBADMSG,
+                     vcpud_vcpu_restore(e.cpu, snap, len - 9, &e.err));
     assert_int_equal(-EBADMSG, vcpud_vcpu_restore(e.cpu, "junk", 4, &e.err));
     free(bad);
     free(snap);
@@ -219,8 +220,7 @@ static void irqchip_snapshot_carries_lapic(void **state)
 
     /* hlt sleeps inside KVM with an irqchip: only the time limit ends it. */
     const struct vcpud_run_opts lim = {.timeout_ns = 50 * 1000 * 1000};
-    assert_ok(vcpud_vcpu_run(clone.cpu, &lim, &clone.exit, &clone.err),
-              &clone);
+    assert_ok(vcpud_vcpu_run(clone.cpu, &lim, &clone.exit, &clone.err), &clone);
     assert_int_equal(VCPUD_EXIT_CANCELED, clone.exit.kind);
     assert_int_equal(VCPUD_CANCEL_TIMEOUT, clone.exit.u.canceled.reason);
     struct vcpud_regs r = env_regs(&clone);

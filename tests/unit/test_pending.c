@@ -173,7 +173,7 @@ static void corrupt_sections_are_refused(void **state)
     buf[0] = VCPUD_EXIT_HLT;
     assert_int_equal(-EBADMSG, vcpud__pending_decode(&q, buf, n, &err));
     buf[0] = VCPUD_EXIT_MMIO_READ;
-    buf[24] = 1; /* claims a result */
+    buf[24] = 1;     /* claims a result */
     buf[32 + 4] = 1; /* wider than 4 bytes */
     assert_int_equal(-EBADMSG, vcpud__pending_decode(&q, buf, n, &err));
     assert_int_equal(VCPUD_EXIT_NONE, q.kind); /* untouched */

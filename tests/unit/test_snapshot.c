@@ -16,10 +16,9 @@
 static const struct {
     uint32_t type, len;
 } layout[] = {
-    { VCPUD_SNAP_BACKEND, 10 }, { VCPUD_SNAP_REGS, 144 },
-    { VCPUD_SNAP_XSAVE, 13 },   { VCPUD_SNAP_PENDING, 0 },
-    { VCPUD_SNAP_MPSTATE, 4 },  { VCPUD_SNAP_EVENTS, 1 },
-    { VCPUD_SNAP_CPUID, 23 },
+    {VCPUD_SNAP_BACKEND, 10}, {VCPUD_SNAP_REGS, 144},  {VCPUD_SNAP_XSAVE, 13},
+    {VCPUD_SNAP_PENDING, 0},  {VCPUD_SNAP_MPSTATE, 4}, {VCPUD_SNAP_EVENTS, 1},
+    {VCPUD_SNAP_CPUID, 23},
 };
 #define NLAYOUT (sizeof(layout) / sizeof(layout[0]))
 
@@ -38,7 +37,7 @@ static void fill(uint8_t *body, uint32_t type, size_t len)
 static void build(uint8_t **buf, size_t *len)
 {
     struct vcpud_snap_writer w;
-    struct vcpud_err err = { 0 };
+    struct vcpud_err err = {0};
     uint8_t body[256];
     void *out;
     int rc;
@@ -82,7 +81,7 @@ static void assert_empty(const struct vcpud_snap *snap)
 static void expect_bad(const void *buf, size_t len, const char *needle)
 {
     struct vcpud_snap snap;
-    struct vcpud_err err = { 0 };
+    struct vcpud_err err = {0};
     int rc;
 
     /* Garbage first, to show parse leaves nothing half-filled behind. */
@@ -178,10 +177,10 @@ static void test_header_layout(void **state)
 static void test_round_trip(void **state)
 {
     struct vcpud_snap snap;
-    struct vcpud_err err = { 0 };
+    struct vcpud_err err = {0};
     uint8_t *buf, want[256];
     size_t len;
-    int present[VCPUD_SNAP_TYPE_MAX] = { 0 };
+    int present[VCPUD_SNAP_TYPE_MAX] = {0};
 
     (void)state;
     build(&buf, &len);
@@ -212,7 +211,7 @@ static void test_round_trip_no_sections(void **state)
 {
     struct vcpud_snap_writer w;
     struct vcpud_snap snap;
-    struct vcpud_err err = { 0 };
+    struct vcpud_err err = {0};
     void *buf;
     size_t len;
 
@@ -303,7 +302,10 @@ static void test_bad_magic(void **state)
 
     (void)state;
     build(&buf, &len);
-    memcpy(buf, "\x7f" "ELF\x02\x01\x01\x00", 8);
+    memcpy(buf,
+           "\x7f"
+           "ELF\x02\x01\x01\x00",
+           8);
     expect_bad(buf, len, "\\x7fELF\\x02\\x01\\x01\\x00");
     free(buf);
 }
@@ -394,8 +396,7 @@ static void test_nsections_mismatch(void **state)
     free(buf);
 }
 
-static void set_section_len(uint8_t *buf, size_t len, size_t idx,
-                            uint32_t slen)
+static void set_section_len(uint8_t *buf, size_t len, size_t idx, uint32_t slen)
 {
     vcpud_put_u32(buf + section_off(buf, idx) + 4, slen);
     reseal(buf, len);
@@ -403,8 +404,8 @@ static void set_section_len(uint8_t *buf, size_t len, size_t idx,
 
 static void test_section_past_end(void **state)
 {
-    const uint32_t huge[] = { UINT32_MAX, UINT32_MAX - 7, 0x80000000u,
-                              VCPUD_SNAP_MAX_SIZE };
+    const uint32_t huge[] = {UINT32_MAX, UINT32_MAX - 7, 0x80000000u,
+                             VCPUD_SNAP_MAX_SIZE};
     uint8_t *buf;
     size_t len, last = NLAYOUT - 1, off;
 
@@ -425,7 +426,7 @@ static void test_section_past_end(void **state)
 
 static void test_section_header_cut(void **state)
 {
-    uint8_t buf[VCPUD_SNAP_HEADER_SIZE + 4] = { 0 };
+    uint8_t buf[VCPUD_SNAP_HEADER_SIZE + 4] = {0};
 
     (void)state;
     memcpy(buf, VCPUD_SNAP_MAGIC, 8);
@@ -457,7 +458,7 @@ static void test_section_len_shrunk(void **state)
 
 static void test_unknown_type(void **state)
 {
-    const uint32_t bad[] = { 0, VCPUD_SNAP_TYPE_MAX, 1000, UINT32_MAX };
+    const uint32_t bad[] = {0, VCPUD_SNAP_TYPE_MAX, 1000, UINT32_MAX};
     uint8_t *buf;
     size_t len;
 
@@ -513,7 +514,7 @@ static void test_need(void **state)
 {
     const struct vcpud_snap_section *s;
     struct vcpud_snap snap;
-    struct vcpud_err err = { 0 };
+    struct vcpud_err err = {0};
     uint8_t *buf;
     size_t len;
     int rc;
@@ -528,8 +529,8 @@ static void test_need(void **state)
     rc = vcpud_snap_need(&snap, VCPUD_SNAP_PENDING, 0, &s, &err);
     assert_int_equal(0, rc);
     assert_non_null(s);
-    assert_int_equal(0, vcpud_snap_need(&snap, VCPUD_SNAP_MPSTATE, 4, NULL,
-                                        &err));
+    assert_int_equal(0,
+                     vcpud_snap_need(&snap, VCPUD_SNAP_MPSTATE, 4, NULL, &err));
 
     memset(&err, 0, sizeof(err));
     rc = vcpud_snap_need(&snap, VCPUD_SNAP_REGS, 152, &s, &err);
@@ -562,8 +563,8 @@ static void test_need(void **state)
 static void test_writer_too_many_sections(void **state)
 {
     struct vcpud_snap_writer w;
-    struct vcpud_err err = { 0 };
-    uint8_t body[4] = { 1, 2, 3, 4 };
+    struct vcpud_err err = {0};
+    uint8_t body[4] = {1, 2, 3, 4};
     void *buf;
     size_t len;
     int rc;
@@ -596,7 +597,7 @@ static void test_writer_size_limit(void **state)
     const uint32_t fits = VCPUD_SNAP_MAX_SIZE - VCPUD_SNAP_HEADER_SIZE - 8;
     struct vcpud_snap_writer w;
     struct vcpud_snap snap;
-    struct vcpud_err err = { 0 };
+    struct vcpud_err err = {0};
     uint8_t *body = calloc(1, VCPUD_SNAP_MAX_SIZE + 1);
     void *buf;
     size_t len;
@@ -632,8 +633,8 @@ static void test_writer_size_limit(void **state)
 static void test_writer_error_sticky(void **state)
 {
     struct vcpud_snap_writer w;
-    struct vcpud_err err = { 0 };
-    uint8_t body[8] = { 0 };
+    struct vcpud_err err = {0};
+    uint8_t body[8] = {0};
     void *buf;
     size_t len;
 
@@ -654,7 +655,7 @@ static void test_writer_error_sticky(void **state)
 static void test_writer_unknown_type(void **state)
 {
     struct vcpud_snap_writer w;
-    struct vcpud_err err = { 0 };
+    struct vcpud_err err = {0};
     void *buf;
     size_t len;
 
@@ -671,7 +672,7 @@ static void test_writer_reusable(void **state)
 {
     struct vcpud_snap_writer w;
     struct vcpud_snap snap;
-    struct vcpud_err err = { 0 };
+    struct vcpud_err err = {0};
     uint32_t mp = 3;
     void *buf;
     size_t len;
@@ -703,15 +704,15 @@ static void test_null_err_accepted(void **state)
 {
     struct vcpud_snap snap;
     struct vcpud_snap_writer w;
-    uint8_t junk[40] = { 0 };
+    uint8_t junk[40] = {0};
     void *buf;
     size_t len;
 
     (void)state;
-    assert_int_equal(-EBADMSG, vcpud_snap_parse(junk, sizeof(junk), &snap,
-                                                NULL));
-    assert_int_equal(-EBADMSG, vcpud_snap_need(&snap, VCPUD_SNAP_REGS, 144,
-                                               NULL, NULL));
+    assert_int_equal(-EBADMSG,
+                     vcpud_snap_parse(junk, sizeof(junk), &snap, NULL));
+    assert_int_equal(-EBADMSG,
+                     vcpud_snap_need(&snap, VCPUD_SNAP_REGS, 144, NULL, NULL));
     vcpud_snap_writer_init(&w);
     vcpud_snap_add(&w, 0, NULL, 0);
     assert_int_equal(-EINVAL, vcpud_snap_finish(&w, &buf, &len, NULL));
