@@ -1,0 +1,108 @@
+/* rpc.h: every call's lifecycle over the gRPC C core, in one place.
+ *
+ * Handlers never touch grpc_op arrays: they get the request bytes, and
+ * answer with rpc_call_send / rpc_call_reply / rpc_call_finish, from any
+ * thread. The layer posts RECV_CLOSE_ON_SERVER as soon as a call starts (so
+ * a vanished peer is noticed), keeps one send batch in flight with a queue
+ * behind it (the core allows one op of a kind at a time), and frees the
+ * call when its last batch and the last handler reference are gone.
+ */
+#ifndef VCPUD_SERVER_RPC_H
+#define VCPUD_SERVER_RPC_H
+
+#include <grpc/grpc.h>
+#include <pb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rpc_server;
+struct rpc_call;
+
+enum rpc_kind {
+    RPC_UNARY,         /* one request, one response */
+    RPC_CLIENT_STREAM, /* many requests, one response */
+    RPC_SERVER_STREAM, /* one request, many responses */
+};
+
+/* Callbacks run on completion-queue threads unless noted; a handler that
+ * blocks there stalls network I/O for other calls, so long work (running a
+ * guest) goes to its own thread. */
+struct rpc_method {
+    const char *path; /* "/vcpud.v1.Vcpud/Run" */
+    enum rpc_kind kind;
+    /* Required. The request; for client streams each message, then
+     * (NULL, 0) at the client's half-close. (buf) lives until return. */
+    void (*on_message)(struct rpc_call *call, const uint8_t *buf, size_t len);
+    /* Optional: the peer cancelled or went away. */
+    void (*on_cancel)(struct rpc_call *call);
+    /* Optional: a message given to rpc_call_send/reply was written (ok) or
+     * will never be (!ok). May run on the thread that sent it when the
+     * call was already broken. */
+    void (*on_sent)(struct rpc_call *call, bool ok);
+    /* Optional: the call is over and is about to be freed. */
+    void (*on_done)(struct rpc_call *call);
+};
+
+struct rpc_server_config {
+    const char *const *listen; /* "127.0.0.1:N", "[::1]:N", "unix:PATH" */
+    size_t nlisten;
+    int cq_threads;            /* completion-queue threads, >= 1 */
+    size_t max_message;        /* receive bound in bytes */
+    int keepalive_ms;          /* ping idle peers this often */
+};
+
+/*
+ * Bind every address, register (methods) and start serving on
+ * (config->cq_threads) threads. (app) is handed to handlers via
+ * rpc_call_app(). On failure (errbuf) says why. The methods array must
+ * outlive the server.
+ */
+int rpc_server_start(const struct rpc_server_config *config,
+                     const struct rpc_method *methods, size_t nmethods,
+                     void *app, struct rpc_server **out, char *errbuf,
+                     size_t errlen);
+
+/* Stop accepting calls; those in flight go on. */
+void rpc_server_begin_shutdown(struct rpc_server *srv);
+
+/* Wait up to (grace_ms) for the calls in flight to end, then cancel the
+ * rest, and return once gRPC has let go of every call. Handlers may still
+ * run meanwhile. */
+void rpc_server_finish_shutdown(struct rpc_server *srv, int grace_ms);
+
+/* Tear down after rpc_server_finish_shutdown(): joins the threads, frees all. */
+void rpc_server_destroy(struct rpc_server *srv);
+
+void *rpc_call_app(struct rpc_call *call);
+void rpc_call_set_data(struct rpc_call *call, void *data);
+void *rpc_call_data(struct rpc_call *call);
+
+/* Copy the value of request metadata (key) into (buf); false if absent. */
+bool rpc_call_metadata(struct rpc_call *call, const char *key, char *buf,
+                       size_t len);
+
+/* Keep the call alive past the handler's return (e.g. handed to a vCPU
+ * thread); every ref needs an unref. */
+void rpc_call_ref(struct rpc_call *call);
+void rpc_call_unref(struct rpc_call *call);
+
+/* True once the peer cancelled or went away. */
+bool rpc_call_cancelled(struct rpc_call *call);
+
+/* Queue one response message. -ENOMEM/-EINVAL when it cannot be encoded
+ * (the call is then failed with INTERNAL). */
+int rpc_call_send(struct rpc_call *call, const pb_msgdesc_t *desc,
+                  const void *msg);
+
+/* End the call with (code) and (msg) after the queued messages. A nonzero
+ * (core_errno) travels as trailing metadata `vcpud-errno`. Only the first
+ * finish counts. */
+void rpc_call_finish(struct rpc_call *call, grpc_status_code code,
+                     const char *msg, int core_errno);
+
+/* The unary answer: one message, then OK. */
+void rpc_call_reply(struct rpc_call *call, const pb_msgdesc_t *desc,
+                    const void *msg);
+
+#endif
