@@ -88,7 +88,9 @@ int main(int argc, char **argv)
     grpc_init();
     for (size_t i = 0; i < o.nlisten; i++)
         clear_stale_socket(o.listen[i]);
+    int ports[MAX_LISTEN] = {0};
     struct rpc_server_config cfg = {
+        .ports = ports,
         .listen = o.listen,
         .nlisten = o.nlisten,
         .cq_threads = o.cq_threads,
@@ -121,9 +123,18 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
 
     if (status == 0) {
-        for (size_t i = 0; i < o.nlisten; i++)
-            fprintf(stderr, "vcpud: listening on %s (backend %s)\n",
-                    o.listen[i], be->name);
+        /* With port 0 the kernel picks one: say which, so scripts and
+         * tests can find the server. */
+        for (size_t i = 0; i < o.nlisten; i++) {
+            const char *a = o.listen[i];
+            const char *colon = strrchr(a, ':');
+            if (strncmp(a, "unix:", 5) != 0 && colon)
+                fprintf(stderr, "vcpud: listening on %.*s:%d (backend %s)\n",
+                        (int)(colon - a), a, ports[i], be->name);
+            else
+                fprintf(stderr, "vcpud: listening on %s (backend %s)\n", a,
+                        be->name);
+        }
         fflush(stderr);
         event_base_dispatch(base);
     }

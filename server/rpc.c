@@ -248,48 +248,39 @@ static void notify_dropped(struct rpc_call *c, int dropped)
     }
 }
 
-int rpc_call_send(struct rpc_call *c, const pb_msgdesc_t *desc,
-                  const void *msg)
+/* Encode (msg) into a byte buffer the send queue can own. */
+static struct sendq *encode(const pb_msgdesc_t *desc, const void *msg,
+                            int *rc)
 {
     uint8_t *buf;
     size_t len;
-    int rc = vcpud_pb_encode(desc, msg, &buf, &len, NULL);
-    if (rc < 0) {
-        rpc_call_finish(c, GRPC_STATUS_INTERNAL,
-                        "cannot encode the response", rc);
-        return rc;
-    }
-    grpc_slice s = grpc_slice_new(buf, len, free);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
+    *rc = vcpud_pb_encode(desc, msg, &buf, &len, NULL);
+    if (*rc < 0)
+        return NULL;
     struct sendq *q = calloc(1, sizeof(*q));
     if (!q) {
-        grpc_byte_buffer_destroy(bb);
-        rpc_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                        "server out of memory", -ENOMEM);
-        return -ENOMEM;
+        free(buf);
+        *rc = -ENOMEM;
+        return NULL;
     }
-    q->bb = bb;
-    pthread_mutex_lock(&c->lock);
+    grpc_slice s = grpc_slice_new(buf, len, free);
+    q->bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return q;
+}
+
+static void enqueue_locked(struct rpc_call *c, struct sendq *q)
+{
     if (c->tail)
         c->tail->next = q;
     else
         c->head = q;
     c->tail = q;
-    int dropped = pump_locked(c);
-    pthread_mutex_unlock(&c->lock);
-    notify_dropped(c, dropped);
-    return 0;
 }
 
-void rpc_call_finish(struct rpc_call *c, grpc_status_code code,
-                     const char *msg, int core_errno)
+static void set_status_locked(struct rpc_call *c, grpc_status_code code,
+                              const char *msg, int core_errno)
 {
-    pthread_mutex_lock(&c->lock);
-    if (c->finishing) {
-        pthread_mutex_unlock(&c->lock);
-        return;
-    }
     c->finishing = true;
     c->code = code;
     c->details = grpc_slice_from_copied_string(msg ? msg : "");
@@ -299,16 +290,61 @@ void rpc_call_finish(struct rpc_call *c, grpc_status_code code,
         c->trailer.value = grpc_slice_from_copied_string(c->errno_text);
         c->has_trailer = true;
     }
+}
+
+/*
+ * Queue (q) (may be NULL) and, with (finish), the status; then send. The
+ * caller's reference keeps the call alive across callbacks that run on
+ * this thread; one more is taken here because on_sent may drop the last
+ * reference the caller relied on.
+ */
+static void submit(struct rpc_call *c, struct sendq *q, bool finish,
+                   grpc_status_code code, const char *msg, int core_errno)
+{
+    pthread_mutex_lock(&c->lock);
+    c->refs++;
+    if (q)
+        enqueue_locked(c, q);
+    if (finish && !c->finishing)
+        set_status_locked(c, code, msg, core_errno);
     int dropped = pump_locked(c);
     pthread_mutex_unlock(&c->lock);
     notify_dropped(c, dropped);
+    rpc_call_unref(c);
 }
 
+int rpc_call_send(struct rpc_call *c, const pb_msgdesc_t *desc,
+                  const void *msg)
+{
+    int rc;
+    struct sendq *q = encode(desc, msg, &rc);
+    if (!q) {
+        rpc_call_finish(c, GRPC_STATUS_INTERNAL,
+                        "cannot encode the response", rc);
+        return rc;
+    }
+    submit(c, q, false, GRPC_STATUS_OK, NULL, 0);
+    return 0;
+}
+
+void rpc_call_finish(struct rpc_call *c, grpc_status_code code,
+                     const char *msg, int core_errno)
+{
+    submit(c, NULL, true, code, msg, core_errno);
+}
+
+/* Message and status leave in one batch: one write, one completion. */
 void rpc_call_reply(struct rpc_call *c, const pb_msgdesc_t *desc,
                     const void *msg)
 {
-    if (rpc_call_send(c, desc, msg) == 0)
-        rpc_call_finish(c, GRPC_STATUS_OK, "", 0);
+    int rc;
+    struct sendq *q = encode(desc, msg, &rc);
+    if (!q) {
+        rpc_call_finish(c, GRPC_STATUS_INTERNAL,
+                        "cannot encode the response", rc);
+        return;
+    }
+    submit(c, q, true, GRPC_STATUS_OK, "", 0);
 }
 
 /* ---- receiving ---- */
@@ -553,12 +589,18 @@ int rpc_server_start(const struct rpc_server_config *cfg,
         grpc_insecure_server_credentials_create();
     int rc = 0;
     for (size_t i = 0; i < cfg->nlisten; i++) {
-        if (grpc_server_add_http2_port(srv->server, cfg->listen[i], creds) ==
-            0) {
-            snprintf(errbuf, errlen, "cannot listen on %s", cfg->listen[i]);
+        int port = grpc_server_add_http2_port(srv->server, cfg->listen[i],
+                                              creds);
+        if (port == 0) {
+            snprintf(errbuf, errlen,
+                     "cannot listen on %s (in use, or not an address of "
+                     "this machine)",
+                     cfg->listen[i]);
             rc = -EADDRINUSE;
             break;
         }
+        if (cfg->ports)
+            cfg->ports[i] = port;
     }
     grpc_server_credentials_release(creds);
     if (rc < 0) {

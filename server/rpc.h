@@ -50,6 +50,8 @@ struct rpc_server_config {
     int cq_threads;            /* completion-queue threads, >= 1 */
     size_t max_message;        /* receive bound in bytes */
     int keepalive_ms;          /* ping idle peers this often */
+    int *ports;                /* optional: the TCP port each address got
+                                * (port 0 asks for a free one) */
 };
 
 /*

@@ -113,6 +113,16 @@ GUEST irq_spin
     iret
 END irq_spin
 
+/* Waits until the byte at 0x3000 becomes nonzero, reports it on port 0x10
+ * and halts: a guest that runs until the controller lets it finish. */
+GUEST flag_wait
+1:  mov al, [0x3000]
+    test al, al
+    jz 1b
+    out 0x10, al
+    hlt
+END flag_wait
+
 /* A short computation with a progress OUT per step: ebx accumulates a
  * mix of the step counter, memory at 0x3000 records every step. */
 GUEST compute

@@ -37,5 +37,6 @@ GUEST_DECLARE(long64);
 GUEST_DECLARE(mmio);
 GUEST_DECLARE(rom_write);
 GUEST_DECLARE(apic_irq);
+GUEST_DECLARE(flag_wait);
 
 #endif

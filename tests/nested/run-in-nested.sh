@@ -17,7 +17,8 @@
 #   99  timeout (VCPUD_NESTED_TIMEOUT seconds, default 1500)
 # Environment passed to CMD: PATH, HOME, LANG, LC_*, TZ, CI and VCPUD_*, *SAN_OPTIONS, CTEST_*,
 # GTEST_*, plus names given with --env. VCPUD_NESTED_GUEST=1 is set in there.
-# VCPUD_NESTED_DEBUG=1 boots without `quiet` and prints the guest's kernel log to stderr.
+# VCPUD_NESTED_DEBUG=1 boots without `quiet` and prints the guest's kernel log to stderr;
+# VCPUD_NESTED_MONITOR=SOCKET puts the QEMU monitor on that unix socket.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -135,8 +136,11 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 # Early diagnostics go to the kernel console (ttyS0), which the host keeps in a log file.
 log() { echo "nested-init: $*" >/dev/console; }
+step() { :; }
+case $(cat /proc/cmdline) in *vcpud.debug=1*) step() { log "$*"; } ;; esac
 finish() { sync; poweroff -f; }
 
+step "loading modules"
 while read -r m; do
     insmod "/modules/$m.ko" 2>/tmp/insmod.err || log "insmod $m failed: $(cat /tmp/insmod.err)"
 done </modules.load
@@ -144,6 +148,7 @@ done </modules.load
 nine="trans=virtio,version=9p2000.L,msize=512000"
 mount -t 9p -o "$nine" ctl /ctl || { log "cannot mount the control share"; finish; }
 
+step "control share mounted"
 if [ ! -c /dev/kvm ]; then
     echo nokvm >/ctl/status
     finish
@@ -168,13 +173,16 @@ while read -r dir; do
 done </ctl/shares
 mkdir -p /host/run/vcpud-nested
 mount -o bind /ctl /host/run/vcpud-nested
+step "mounts done"
 ip link set lo up
 hostname vcpud-nested
 
 # ttyS1 carries only the command's output; raw so bytes arrive unchanged (no \r\n).
 stty -F /dev/ttyS1 115200 raw -echo
+step "running the command"
 chroot /host /bin/sh /run/vcpud-nested/cmd.sh </dev/null >/dev/ttyS1 2>&1
 echo $? >/ctl/status
+step "command exited"
 finish
 INIT
 chmod +x "$root/init"
@@ -182,11 +190,19 @@ chmod +x "$root/init"
 
 # --- boot ---
 append="console=ttyS0 panic=-1 rdinit=/init mitigations=off"
-if [[ $debug == 1 ]]; then append+=" loglevel=7"; else append+=" quiet"; fi
+if [[ $debug == 1 ]]; then append+=" loglevel=7 vcpud.debug=1 nokaslr"; else append+=" quiet"; fi
 
+# Multi-threaded TCG live-locks now and then when the guest kernel patches its own text (static
+# keys flipped by KVM at every vCPU create/destroy): one vCPU keeps hitting a stale int3 in
+# __schedule while the other waits, measured ~1 hang per 300 VM lifetimes. One TCG thread
+# round-robining the vCPUs sees cross-modified code reliably.
+tcg_thread=${VCPUD_NESTED_TCG_THREAD:-single}
 qopt() { printf '%s' "${1//,/,,}"; } # QEMU option values escape ',' by doubling it
-qemu=(qemu-system-x86_64 -nodefaults -no-user-config -display none -monitor none
-    -machine pc -cpu max -smp "$smp" -m "$mem" -no-reboot
+# VCPUD_NESTED_MONITOR=SOCKET exposes the QEMU monitor there, to inspect a hung guest.
+monitor=none
+[[ -n ${VCPUD_NESTED_MONITOR:-} ]] && monitor="unix:$VCPUD_NESTED_MONITOR,server=on,wait=off"
+qemu=(qemu-system-x86_64 -nodefaults -no-user-config -display none -monitor "$monitor"
+    -machine pc -accel "tcg,thread=$tcg_thread" -cpu max -smp "$smp" -m "$mem" -no-reboot
     -kernel "$kdir/vmlinuz" -initrd "$tmp/initramfs.cpio" -append "$append"
     -serial "file:$tmp/console.log" -serial stdio
     -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
@@ -198,7 +214,8 @@ for dir in "${rw[@]}"; do
 done
 
 qrc=0
-timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null || qrc=$?
+# --foreground keeps QEMU in our process group, so a Ctrl-C or a CI kill reaches it too.
+timeout --foreground -k 10 "$timeout_s" "${qemu[@]}" </dev/null || qrc=$?
 
 show_console() {
     [[ -s $tmp/console.log ]] || return 0

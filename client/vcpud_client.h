@@ -1,0 +1,158 @@
+/* vcpud_client.h: a small synchronous C client for the vcpud gRPC service.
+ *
+ * One call per RPC, returning the core's error convention: 0 or a negative
+ * errno, with (*st) holding the gRPC status code and the server's message.
+ * The errno is the one the server's core produced (carried in the
+ * `vcpud-errno` trailer), or derived from the status code for errors the
+ * core never saw (-ETIMEDOUT for DEADLINE_EXCEEDED, -ECONNREFUSED for
+ * UNAVAILABLE, -EACCES for UNAUTHENTICATED, -ECANCELED for CANCELLED).
+ *
+ * Thread-safe: one client may be used from many threads at once; each call
+ * is its own gRPC call on the shared channel.
+ */
+#ifndef VCPUD_CLIENT_H
+#define VCPUD_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vcpud/exit.h"
+#include "vcpud/regs.h"
+#include "vcpud/setup.h"
+#include "vcpud/vm.h"
+
+struct vcpud_client;
+
+#define VCPUD_CLIENT_MSG_MAX 512
+
+struct vcpud_client_status {
+    int code; /* grpc_status_code; 0 is OK */
+    char msg[VCPUD_CLIENT_MSG_MAX];
+};
+
+struct vcpud_client_opts {
+    /* Bearer token sent with every call, NULL for none. */
+    const char *token;
+    /* Per-call deadline in milliseconds; 0 means 30000. Run's deadline is
+     * this plus its own timeout. */
+    uint32_t deadline_ms;
+};
+
+/*
+ * Connect to (addr): "127.0.0.1:PORT", "[::1]:PORT" or "unix:PATH" – the
+ * forms vcpud --listen takes. The channel connects lazily; the first call
+ * reports an unreachable server. On success *out is owned by the caller:
+ * release it with vcpud_client_close(). (opts) may be NULL.
+ */
+int vcpud_client_connect(const char *addr, const struct vcpud_client_opts *opts,
+                         struct vcpud_client **out,
+                         struct vcpud_client_status *st);
+void vcpud_client_close(struct vcpud_client *c);
+
+/* A short description of the last error class, like strerror. */
+const char *vcpud_client_status_name(int code);
+
+struct vcpud_client_vm_info {
+    uint32_t vm_id;
+    uint32_t max_vcpus;
+    bool irqchip;
+    uint64_t memory_bytes;
+    uint32_t vcpu_count;
+    uint32_t region_count;
+};
+
+int vcpud_client_create_vm(struct vcpud_client *c,
+                           const struct vcpud_vm_config *cfg, uint32_t *vm_id,
+                           struct vcpud_client_status *st);
+int vcpud_client_destroy_vm(struct vcpud_client *c, uint32_t vm_id,
+                            struct vcpud_client_status *st);
+/* Fill up to (max) entries; *n is the number of VMs the server listed. */
+int vcpud_client_list_vms(struct vcpud_client *c,
+                          struct vcpud_client_vm_info *out, size_t max,
+                          size_t *n, struct vcpud_client_status *st);
+/* vcpu_ids: up to 64 entries; regions: up to 32. */
+int vcpud_client_get_vm(struct vcpud_client *c, uint32_t vm_id,
+                        struct vcpud_client_vm_info *info, uint32_t *vcpu_ids,
+                        size_t *nvcpus, struct vcpud_region_info *regions,
+                        size_t *nregions, struct vcpud_client_status *st);
+
+int vcpud_client_add_region(struct vcpud_client *c, uint32_t vm_id,
+                            uint32_t slot, uint64_t gpa, uint64_t size,
+                            bool read_only, struct vcpud_client_status *st);
+int vcpud_client_remove_region(struct vcpud_client *c, uint32_t vm_id,
+                               uint32_t slot, struct vcpud_client_status *st);
+/* Any length: sent as a stream of chunks of at most 32 KiB. */
+int vcpud_client_write_memory(struct vcpud_client *c, uint32_t vm_id,
+                              uint64_t gpa, const void *buf, size_t len,
+                              struct vcpud_client_status *st);
+/* len at most 64 MiB. */
+int vcpud_client_read_memory(struct vcpud_client *c, uint32_t vm_id,
+                             uint64_t gpa, void *buf, size_t len,
+                             struct vcpud_client_status *st);
+
+int vcpud_client_create_vcpu(struct vcpud_client *c, uint32_t vm_id,
+                             uint32_t vcpu_id, struct vcpud_client_status *st);
+int vcpud_client_destroy_vcpu(struct vcpud_client *c, uint32_t vm_id,
+                              uint32_t vcpu_id,
+                              struct vcpud_client_status *st);
+
+/* What a Run carries besides the vCPU: the pending exit's answer, if any,
+ * and a wall-clock limit. */
+struct vcpud_client_run {
+    enum { VCPUD_RESULT_NONE, VCPUD_RESULT_IO, VCPUD_RESULT_MMIO } result;
+    const uint64_t *io_values; /* VCPUD_RESULT_IO: io_count values */
+    uint32_t io_count;
+    uint64_t mmio_value; /* VCPUD_RESULT_MMIO */
+    uint64_t timeout_ms;
+};
+
+/* (req) may be NULL: no result, no limit. */
+int vcpud_client_run(struct vcpud_client *c, uint32_t vm_id, uint32_t vcpu_id,
+                     const struct vcpud_client_run *req,
+                     struct vcpud_exit *exit, struct vcpud_client_status *st);
+int vcpud_client_cancel(struct vcpud_client *c, uint32_t vm_id,
+                        uint32_t vcpu_id, struct vcpud_client_status *st);
+
+int vcpud_client_get_regs(struct vcpud_client *c, uint32_t vm_id,
+                          uint32_t vcpu_id, struct vcpud_regs *regs,
+                          struct vcpud_client_status *st);
+int vcpud_client_set_regs(struct vcpud_client *c, uint32_t vm_id,
+                          uint32_t vcpu_id, const struct vcpud_regs *regs,
+                          struct vcpud_client_status *st);
+int vcpud_client_get_sregs(struct vcpud_client *c, uint32_t vm_id,
+                           uint32_t vcpu_id, struct vcpud_sregs *sregs,
+                           struct vcpud_client_status *st);
+int vcpud_client_set_sregs(struct vcpud_client *c, uint32_t vm_id,
+                           uint32_t vcpu_id, const struct vcpud_sregs *sregs,
+                           struct vcpud_client_status *st);
+int vcpud_client_set_io_result(struct vcpud_client *c, uint32_t vm_id,
+                               uint32_t vcpu_id, const uint64_t *values,
+                               uint32_t count, struct vcpud_client_status *st);
+int vcpud_client_set_mmio_result(struct vcpud_client *c, uint32_t vm_id,
+                                 uint32_t vcpu_id, uint64_t value,
+                                 struct vcpud_client_status *st);
+
+/* On success *buf is malloc'd (caller frees) holding *len bytes. */
+int vcpud_client_snapshot(struct vcpud_client *c, uint32_t vm_id,
+                          uint32_t vcpu_id, void **buf, size_t *len,
+                          struct vcpud_client_status *st);
+int vcpud_client_restore(struct vcpud_client *c, uint32_t vm_id,
+                         uint32_t vcpu_id, const void *buf, size_t len,
+                         struct vcpud_client_status *st);
+
+int vcpud_client_inject_interrupt(struct vcpud_client *c, uint32_t vm_id,
+                                  uint32_t vcpu_id, uint32_t vector,
+                                  struct vcpud_client_status *st);
+int vcpud_client_inject_nmi(struct vcpud_client *c, uint32_t vm_id,
+                            uint32_t vcpu_id, struct vcpud_client_status *st);
+int vcpud_client_set_irq_line(struct vcpud_client *c, uint32_t vm_id,
+                              uint32_t irq, bool level,
+                              struct vcpud_client_status *st);
+int vcpud_client_setup_mode(struct vcpud_client *c, uint32_t vm_id,
+                            uint32_t vcpu_id, enum vcpud_mode mode,
+                            uint64_t entry, uint64_t stack,
+                            uint64_t tables_addr,
+                            struct vcpud_client_status *st);
+
+#endif
