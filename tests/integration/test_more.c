@@ -1,0 +1,237 @@
+/* test_more.c: the remaining corners – busy vCPUs, read bounds, mode
+ * setup, the local APIC path, snapshots between kinds of VM, and the HTTP
+ * health and metrics endpoint. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static struct server srv;
+static struct vcpud_client *cli;
+
+static int setup(void **state)
+{
+    (void)state;
+    server_start(&srv, "unix", NULL);
+    cli = client_of(&srv, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vcpud_client_close(cli);
+    assert_int_equal(0, server_stop(&srv, SIGTERM));
+    return 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+struct runner {
+    uint32_t vm;
+    int rc;
+    struct vcpud_exit exit;
+    struct vcpud_client_status st;
+};
+
+static void *run_thread(void *arg)
+{
+    struct runner *r = arg;
+    r->rc = vcpud_client_run(cli, r->vm, 0, NULL, &r->exit, &r->st);
+    return NULL;
+}
+
+static void busy_vcpu_refuses_state_calls(void **state)
+{
+    (void)state;
+    struct vcpud_client_status st = {0};
+    uint32_t vm = guest_vm(cli, GUEST(spin), VCPUD_MODE_REAL, false);
+    struct runner r = {.vm = vm};
+    pthread_t t;
+    pthread_create(&t, NULL, run_thread, &r);
+    sleep_ms(200);
+    void *snap;
+    size_t len;
+    assert_status(ST_FAILED_PRECONDITION,
+                  vcpud_client_snapshot(cli, vm, 0, &snap, &len, &st), &st,
+                  "busy");
+    struct vcpud_regs regs = {0};
+    assert_status(ST_FAILED_PRECONDITION,
+                  vcpud_client_set_regs(cli, vm, 0, &regs, &st), &st, "busy");
+    /* Injection is allowed while it runs. */
+    assert_ok(vcpud_client_inject_nmi(cli, vm, 0, &st), &st);
+    assert_ok(vcpud_client_cancel(cli, vm, 0, &st), &st);
+    pthread_join(t, NULL);
+    assert_ok(r.rc, &r.st);
+    assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
+}
+
+static void read_memory_bounds(void **state)
+{
+    (void)state;
+    struct vcpud_client_status st = {0};
+    uint32_t vm;
+    assert_ok(vcpud_client_create_vm(cli, NULL, &vm, &st), &st);
+    assert_ok(vcpud_client_add_region(cli, vm, 0, 0, 0x10000, false, &st),
+              &st);
+    uint8_t b[16];
+    assert_status(ST_INVALID_ARGUMENT,
+                  vcpud_client_read_memory(cli, vm, 0xfff8, b, 16, &st), &st,
+                  "not backed");
+    assert_status(ST_NOT_FOUND,
+                  vcpud_client_read_memory(cli, vm + 7, 0, b, 16, &st), &st,
+                  "no VM");
+    assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
+}
+
+static void setup_each_mode(void **state)
+{
+    (void)state;
+    struct vcpud_client_status st = {0};
+    static const struct {
+        enum vcpud_mode mode;
+        uint64_t cr0_set, efer_set;
+        uint8_t l, db;
+    } modes[] = {
+        {VCPUD_MODE_REAL, 0, 0, 0, 0},
+        {VCPUD_MODE_PROTECTED, 1, 0, 0, 1},
+        {VCPUD_MODE_LONG, 0x80000001ull, 0x500, 1, 0},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        uint32_t vm = guest_vm(cli, GUEST(hlt), modes[i].mode, false);
+        struct vcpud_sregs s;
+        assert_ok(vcpud_client_get_sregs(cli, vm, 0, &s, &st), &st);
+        assert_int_equal(modes[i].cr0_set, s.cr0 & modes[i].cr0_set);
+        if (modes[i].mode == VCPUD_MODE_REAL)
+            assert_int_equal(0, s.cr0 & 1);
+        assert_int_equal(modes[i].efer_set, s.efer & 0x500);
+        assert_int_equal(modes[i].l, s.cs.l);
+        assert_int_equal(modes[i].db, s.cs.db);
+        run_expect(cli, vm, NULL, VCPUD_EXIT_HLT);
+        assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
+    }
+}
+
+static void apic_interrupt_remote(void **state)
+{
+    (void)state;
+    struct vcpud_client_status st = {0};
+    uint32_t vm = guest_vm(cli, GUEST(apic_irq), VCPUD_MODE_LONG, true);
+    assert_status(ST_FAILED_PRECONDITION,
+                  vcpud_client_inject_interrupt(cli, vm, 0, 0x40, &st), &st,
+                  "APIC");
+    run_expect(cli, vm, NULL, VCPUD_EXIT_IO_OUT);
+    assert_ok(vcpud_client_inject_interrupt(cli, vm, 0, 0x40, &st), &st);
+    const struct vcpud_client_run lim = {.timeout_ms = 5000};
+    struct vcpud_exit x = run_expect(cli, vm, &lim, VCPUD_EXIT_IO_OUT);
+    assert_int_equal(0x41, x.u.io.port);
+    assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
+}
+
+static void snapshot_needs_same_kind_of_vm(void **state)
+{
+    (void)state;
+    struct vcpud_client_status st = {0};
+    uint32_t chip = guest_vm(cli, GUEST(hlt), VCPUD_MODE_LONG, true);
+    uint32_t plain = guest_vm(cli, GUEST(hlt), VCPUD_MODE_LONG, false);
+    void *snap;
+    size_t len;
+    assert_ok(vcpud_client_snapshot(cli, chip, 0, &snap, &len, &st), &st);
+    assert_status(ST_INVALID_ARGUMENT,
+                  vcpud_client_restore(cli, plain, 0, snap, len, &st), &st,
+                  "irqchip");
+    assert_status(ST_INVALID_ARGUMENT,
+                  vcpud_client_restore(cli, plain, 0, "VCPUDSNP", 8, &st),
+                  &st, "snapshot");
+    free(snap);
+    run_expect(cli, plain, NULL, VCPUD_EXIT_HLT); /* untouched */
+    assert_ok(vcpud_client_destroy_vm(cli, chip, &st), &st);
+    assert_ok(vcpud_client_destroy_vm(cli, plain, &st), &st);
+}
+
+/* A plain HTTP/1.0 GET over a socket: status line and body. */
+static int http_get(int port, const char *path, char *out, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return -1;
+    }
+    char req[128];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < len && (r = read(fd, out + got, len - got - 1)) > 0)
+        got += (size_t)r;
+    out[got] = '\0';
+    close(fd);
+    return 0;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    socklen_t sl = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void http_health_and_metrics(void **state)
+{
+    (void)state;
+    int port = free_port();
+    char hostport[32];
+    snprintf(hostport, sizeof(hostport), "127.0.0.1:%d", port);
+    const char *args[] = {"--http", hostport, NULL};
+    struct server s;
+    server_start(&s, "tcp", args);
+    struct vcpud_client *c = client_of(&s, NULL);
+    uint32_t vm = guest_vm(c, GUEST(hlt), VCPUD_MODE_REAL, false);
+    (void)vm;
+    char body[4096];
+    assert_int_equal(0, http_get(port, "/healthz", body, sizeof(body)));
+    assert_non_null(strstr(body, " 200 "));
+    assert_non_null(strstr(body, "ok"));
+    assert_int_equal(0, http_get(port, "/metrics", body, sizeof(body)));
+    assert_non_null(strstr(body, "vcpud_vms 1"));
+    assert_non_null(strstr(body, "vcpud_vcpus 1"));
+    assert_non_null(strstr(body, "vcpud_guest_memory_bytes 2097152"));
+    assert_int_equal(0, http_get(port, "/nothing", body, sizeof(body)));
+    assert_non_null(strstr(body, " 404 "));
+    vcpud_client_close(c);
+    assert_int_equal(0, server_stop(&s, SIGTERM));
+}
+
+ITEST_MAIN("integration-more",
+           cmocka_unit_test_setup_teardown(busy_vcpu_refuses_state_calls,
+                                           setup, teardown),
+           cmocka_unit_test_setup_teardown(read_memory_bounds, setup,
+                                           teardown),
+           cmocka_unit_test_setup_teardown(setup_each_mode, setup, teardown),
+           cmocka_unit_test_setup_teardown(apic_interrupt_remote, setup,
+                                           teardown),
+           cmocka_unit_test_setup_teardown(snapshot_needs_same_kind_of_vm,
+                                           setup, teardown),
+           cmocka_unit_test(http_health_and_metrics))
