@@ -154,7 +154,8 @@ int main(int argc, char **argv)
     remove_sockets(&o);
 out:
     registry_free(app.reg);
-    grpc_shutdown();
+    /* Blocking: gRPC's own pollers and threads are gone when main returns. */
+    grpc_shutdown_blocking();
     event_base_free(base);
     auth_free(app.auth);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
