@@ -1,11 +1,21 @@
 /* vcpud_client.h: a small synchronous C client for the vcpud gRPC service.
  *
  * One call per RPC, returning the core's error convention: 0 or a negative
- * errno, with (*st) holding the gRPC status code and the server's message.
+ * errno, with (*st) holding the gRPC status code and the server's message
+ * (st may be NULL; on success st->code is 0 and st->msg empty).
  * The errno is the one the server's core produced (carried in the
  * `vcpud-errno` trailer), or derived from the status code for errors the
  * core never saw (-ETIMEDOUT for DEADLINE_EXCEEDED, -ECONNREFUSED for
- * UNAVAILABLE, -EACCES for UNAUTHENTICATED, -ECANCELED for CANCELLED).
+ * UNAVAILABLE, -EACCES for UNAUTHENTICATED, -ECANCELED for CANCELLED;
+ * INVALID_ARGUMENT -EINVAL, NOT_FOUND -ENOENT, ALREADY_EXISTS -EEXIST,
+ * FAILED_PRECONDITION -EBUSY, RESOURCE_EXHAUSTED -ENOSPC, PERMISSION_DENIED
+ * -EPERM, UNIMPLEMENTED -ENOSYS, any other -EIO).
+ *
+ * Errors found on this side of the wire: a bad argument (NULL pointer,
+ * value over a bound of vcpud.proto) is -EINVAL with st->code
+ * INVALID_ARGUMENT and no call made; a reply that breaks the contract
+ * (undecodable, out of range, a short ReadMemory) is -EBADMSG with st->code
+ * INTERNAL.
  *
  * Thread-safe: one client may be used from many threads at once; each call
  * is its own gRPC call on the shared channel.
@@ -41,16 +51,22 @@ struct vcpud_client_opts {
 
 /*
  * Connect to (addr): "127.0.0.1:PORT", "[::1]:PORT" or "unix:PATH" – the
- * forms vcpud --listen takes. The channel connects lazily; the first call
- * reports an unreachable server. On success *out is owned by the caller:
- * release it with vcpud_client_close(). (opts) may be NULL.
+ * forms vcpud --listen takes (any gRPC target works). The channel connects
+ * lazily; the first call reports an unreachable server, and a refused
+ * connection is retried about every second. Keepalive pings every 2 s make
+ * calls to a frozen or vanished server fail within ~4 s with UNAVAILABLE,
+ * so the server must accept pings that often (vcpud does). (opts) may be
+ * NULL; a token must be printable ASCII without spaces. On success *out is
+ * owned by the caller: release it with vcpud_client_close(), once no call
+ * on it is running.
  */
 int vcpud_client_connect(const char *addr, const struct vcpud_client_opts *opts,
                          struct vcpud_client **out,
                          struct vcpud_client_status *st);
 void vcpud_client_close(struct vcpud_client *c);
 
-/* A short description of the last error class, like strerror. */
+/* A short name for a gRPC status code (st->code), like strerror:
+ * "invalid argument", "not found", ...; static storage. */
 const char *vcpud_client_status_name(int code);
 
 struct vcpud_client_vm_info {
@@ -67,11 +83,14 @@ int vcpud_client_create_vm(struct vcpud_client *c,
                            struct vcpud_client_status *st);
 int vcpud_client_destroy_vm(struct vcpud_client *c, uint32_t vm_id,
                             struct vcpud_client_status *st);
-/* Fill up to (max) entries; *n is the number of VMs the server listed. */
+/* Fill up to (max) entries of (out) (NULL when max is 0); *n (may be NULL)
+ * is the number of VMs the server listed. */
 int vcpud_client_list_vms(struct vcpud_client *c,
                           struct vcpud_client_vm_info *out, size_t max,
                           size_t *n, struct vcpud_client_status *st);
-/* vcpu_ids: up to 64 entries; regions: up to 32. */
+/* (vcpu_ids) must hold VCPUD_VM_MAX_VCPUS_LIMIT (64) entries, (regions)
+ * VCPUD_VM_MAX_REGIONS (32); *nvcpus and *nregions are how many were
+ * filled. Every output may be NULL. */
 int vcpud_client_get_vm(struct vcpud_client *c, uint32_t vm_id,
                         struct vcpud_client_vm_info *info, uint32_t *vcpu_ids,
                         size_t *nvcpus, struct vcpud_region_info *regions,
@@ -82,11 +101,14 @@ int vcpud_client_add_region(struct vcpud_client *c, uint32_t vm_id,
                             bool read_only, struct vcpud_client_status *st);
 int vcpud_client_remove_region(struct vcpud_client *c, uint32_t vm_id,
                                uint32_t slot, struct vcpud_client_status *st);
-/* Any length: sent as a stream of chunks of at most 32 KiB. */
+/* Any length: sent as a stream of chunks of at most 32 KiB. On failure the
+ * chunks before the failing one may have been written. A len of 0 returns 0
+ * without a call. */
 int vcpud_client_write_memory(struct vcpud_client *c, uint32_t vm_id,
                               uint64_t gpa, const void *buf, size_t len,
                               struct vcpud_client_status *st);
-/* len at most 64 MiB. */
+/* len at most 64 MiB; 0 returns 0 without a call. (buf) is fully written
+ * only on success. */
 int vcpud_client_read_memory(struct vcpud_client *c, uint32_t vm_id,
                              uint64_t gpa, void *buf, size_t len,
                              struct vcpud_client_status *st);
@@ -94,8 +116,7 @@ int vcpud_client_read_memory(struct vcpud_client *c, uint32_t vm_id,
 int vcpud_client_create_vcpu(struct vcpud_client *c, uint32_t vm_id,
                              uint32_t vcpu_id, struct vcpud_client_status *st);
 int vcpud_client_destroy_vcpu(struct vcpud_client *c, uint32_t vm_id,
-                              uint32_t vcpu_id,
-                              struct vcpud_client_status *st);
+                              uint32_t vcpu_id, struct vcpud_client_status *st);
 
 /* What a Run carries besides the vCPU: the pending exit's answer, if any,
  * and a wall-clock limit. */
@@ -107,7 +128,10 @@ struct vcpud_client_run {
     uint64_t timeout_ms;
 };
 
-/* (req) may be NULL: no result, no limit. */
+/* (req) may be NULL: no result, no limit. The call's deadline is the
+ * client's deadline_ms plus req->timeout_ms: with no limit, a guest that
+ * does not exit within deadline_ms makes this -ETIMEDOUT, and the server
+ * keeps the exit for the next Run. */
 int vcpud_client_run(struct vcpud_client *c, uint32_t vm_id, uint32_t vcpu_id,
                      const struct vcpud_client_run *req,
                      struct vcpud_exit *exit, struct vcpud_client_status *st);
@@ -133,10 +157,12 @@ int vcpud_client_set_mmio_result(struct vcpud_client *c, uint32_t vm_id,
                                  uint32_t vcpu_id, uint64_t value,
                                  struct vcpud_client_status *st);
 
-/* On success *buf is malloc'd (caller frees) holding *len bytes. */
+/* On success *buf is malloc'd (caller frees) holding *len bytes, at most
+ * VCPUD_SNAP_MAX_SIZE. */
 int vcpud_client_snapshot(struct vcpud_client *c, uint32_t vm_id,
                           uint32_t vcpu_id, void **buf, size_t *len,
                           struct vcpud_client_status *st);
+/* (len) 1..VCPUD_SNAP_MAX_SIZE. */
 int vcpud_client_restore(struct vcpud_client *c, uint32_t vm_id,
                          uint32_t vcpu_id, const void *buf, size_t len,
                          struct vcpud_client_status *st);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run-tests.sh: set up a machine, build vcpud with ASan/UBSan and run every test suite.
+# run-tests.sh: set up a machine, build vcpud with ASan/UBSan and run every test suite:
+# unit, KVM (the core on real KVM) and integration (the server and C client).
 # The KVM tests run on this machine's /dev/kvm when it works, else inside a nested
 # QEMU guest (VCPUD_KVM_NESTED=1 forces that); see tests/run-kvm-tests.sh.
 set -euo pipefail
@@ -23,5 +24,8 @@ ctest --test-dir "$build" -L unit --output-on-failure || status=1
 
 echo "== KVM tests"
 "$root/tests/run-kvm-tests.sh" "$build" || status=1
+
+echo "== integration tests (vcpud + C client on TCP and unix sockets)"
+"$root/tests/run-kvm-tests.sh" --label integration "$build" || status=1
 
 exit $status

@@ -32,7 +32,15 @@ struct vcpud_be_vcpu {
     bool completion_due;
     uint8_t io_in_size;
     uint32_t io_in_count;
+    /* The CPUID last given to KVM_SET_CPUID2. Snapshots save this copy:
+     * KVM_GET_CPUID2 on some kernels (6.1) does not report the count it
+     * filled in. */
+    struct kvm_cpuid2 *cpuid;
 };
+
+/* Give (c) (nent entries) to the vCPU and keep a copy as vcpu->cpuid. */
+int kvm__vcpu_set_cpuid(struct vcpud_be_vcpu *vcpu, const struct kvm_cpuid2 *c,
+                        struct vcpud_err *err);
 
 /* ioctl that retries on EINTR where that is safe; returns -errno. */
 int kvm__ioctl(int fd, unsigned long req, void *arg);

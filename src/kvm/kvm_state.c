@@ -298,20 +298,12 @@ int kvm__vcpu_save(struct vcpud_be_vcpu *v, struct vcpud_snap_writer *w,
     free(body);
     free(msrs);
 
-    struct kvm_cpuid2 *cpuid =
-        calloc(1, sizeof(*cpuid) + MAX_CPUID * sizeof(cpuid->entries[0]));
+    const struct kvm_cpuid2 *cpuid = v->cpuid;
     if (!cpuid)
-        return vcpud_err_set(err, -ENOMEM, "out of memory for CPUID");
-    cpuid->nent = MAX_CPUID;
-    if ((rc = kvm__ioctl(v->fd, KVM_GET_CPUID2, cpuid)) < 0) {
-        free(cpuid);
-        return vcpud_err_sys(err, rc, "KVM_GET_CPUID2 failed");
-    }
+        return vcpud_err_set(err, -EIO, "vCPU %u has no CPUID set", v->id);
     body = counted(cpuid->nent, 28, &len);
-    if (!body) {
-        free(cpuid);
+    if (!body)
         return vcpud_err_set(err, -ENOMEM, "out of memory for CPUID");
-    }
     for (uint32_t i = 0; i < cpuid->nent; i++) {
         const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
         const uint32_t f[] = {e->function, e->index, e->flags, e->eax,
@@ -321,7 +313,6 @@ int kvm__vcpu_save(struct vcpud_be_vcpu *v, struct vcpud_snap_writer *w,
     }
     vcpud_snap_add(w, VCPUD_SNAP_CPUID, body, len);
     free(body);
-    free(cpuid);
 
     if (v->vm->irqchip) {
         struct kvm_lapic_state lapic;
@@ -436,14 +427,15 @@ static int load_cpuid(struct vcpud_be_vcpu *v, const struct vcpud_snap *s,
         e->ecx = vcpud_get_u32(p + 20);
         e->edx = vcpud_get_u32(p + 24);
     }
-    int rc = kvm__ioctl(v->fd, KVM_SET_CPUID2, c);
+    /* KVM refuses any KVM_SET_CPUID2 once the vCPU has run, and compares
+     * against entries it has since patched at run time; restoring the
+     * CPUID this vCPU already has must not trip over that. */
+    int rc = 0;
+    if (!v->cpuid || v->cpuid->nent != n ||
+        memcmp(v->cpuid->entries, c->entries, n * sizeof(c->entries[0])))
+        rc = kvm__vcpu_set_cpuid(v, c, err);
     free(c);
-    if (rc < 0)
-        return vcpud_err_sys(err, rc,
-                             "KVM refused the snapshot's CPUID (a vCPU that "
-                             "has run cannot change it: restore into a fresh "
-                             "vCPU)");
-    return 0;
+    return rc;
 }
 
 /* Does the vCPU already hold (e)'s value? */

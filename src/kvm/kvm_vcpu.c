@@ -39,6 +39,7 @@ void kvm__vcpu_destroy(struct vcpud_be_vcpu *v)
         return;
     munmap(v->run, v->vm->run_size);
     close(v->fd);
+    free(v->cpuid);
     free(v);
 }
 
@@ -250,6 +251,28 @@ int kvm__vcpu_set_single_step(struct vcpud_be_vcpu *v, bool enable,
     return rc < 0 ? vcpud_err_sys(err, rc, "KVM_SET_GUEST_DEBUG failed") : 0;
 }
 
+int kvm__vcpu_set_cpuid(struct vcpud_be_vcpu *v, const struct kvm_cpuid2 *c,
+                        struct vcpud_err *err)
+{
+    size_t size = sizeof(*c) + c->nent * sizeof(c->entries[0]);
+    struct kvm_cpuid2 *copy = malloc(size);
+    if (!copy)
+        return vcpud_err_set(err, -ENOMEM, "out of memory for CPUID");
+    memcpy(copy, c, size);
+    /* KVM may write to the array it is given; keep our own copy clean. */
+    int rc = kvm__ioctl(v->fd, KVM_SET_CPUID2, copy);
+    if (rc < 0) {
+        free(copy);
+        return vcpud_err_sys(err, rc,
+                             "KVM refused the CPUID (a vCPU that has run "
+                             "cannot change it: use a fresh vCPU)");
+    }
+    memcpy(copy, c, size);
+    free(v->cpuid);
+    v->cpuid = copy;
+    return 0;
+}
+
 int kvm__vcpu_set_cpuid_supported(struct vcpud_be_vcpu *v,
                                   struct vcpud_err *err)
 {
@@ -270,7 +293,7 @@ int kvm__vcpu_set_cpuid_supported(struct vcpud_be_vcpu *v,
         else if (e->function == 0xb || e->function == 0x1f)
             e->edx = v->id;
     }
-    rc = kvm__ioctl(v->fd, KVM_SET_CPUID2, c);
+    rc = kvm__vcpu_set_cpuid(v, c, err);
     free(c);
-    return rc < 0 ? vcpud_err_sys(err, rc, "KVM_SET_CPUID2 failed") : 0;
+    return rc;
 }

@@ -125,9 +125,12 @@ for r in "${roots[@]}"; do visit "$r"; done
 cp "$vmlinuz" "$out/vmlinuz"
 printf '%s\n' "${order[@]}" >"$out/modules.load"
 
-# Replace atomically so a concurrent reader never sees a half-filled release dir.
+# Move into place whole so a reader never sees a half-filled release dir; if a concurrent
+# fetch got there first (mv -T refuses a non-empty target), use its copy.
 rm -rf "${cache:?}/$rel"
-mv "$out" "$cache/$rel"
-echo "$rel" >"$cache/current.tmp"
-mv "$cache/current.tmp" "$cache/current"
+if ! mv -T "$out" "$cache/$rel" 2>/dev/null; then
+    complete "$rel" || die "cannot install $cache/$rel"
+fi
+echo "$rel" >"$work/current"
+mv "$work/current" "$cache/current"
 echo "fetch-kernel: cached $rel (${#order[@]} modules: ${order[*]})" >&2

@@ -56,12 +56,12 @@ PY
         fi
         return 1
     fi
-    # No python: at least the device must open read-write.
-    if (exec 3<>/dev/kvm) 2>/dev/null; then
+    # No python: at least it must be a character device that opens read-write.
+    if [[ -c /dev/kvm ]] && (exec 3<>/dev/kvm) 2>/dev/null; then
         why="/dev/kvm opens read-write (API not checked: no /usr/bin/python3)"
         return 0
     fi
-    why="/dev/kvm cannot be opened read-write"
+    why="/dev/kvm is not a character device that opens read-write"
     return 1
 }
 

@@ -177,11 +177,15 @@ step "mounts done"
 ip link set lo up
 hostname vcpud-nested
 
-# ttyS1 carries only the command's output; raw so bytes arrive unchanged (no \r\n).
+# ttyS1 carries only the command's output; raw so bytes arrive unchanged (no \r\n). The
+# command writes into a pipe, not the tty, so it behaves as on the host under CI (no colours,
+# no terminal-only output, same buffering).
 stty -F /dev/ttyS1 115200 raw -echo
 step "running the command"
-chroot /host /bin/sh /run/vcpud-nested/cmd.sh </dev/null >/dev/ttyS1 2>&1
-echo $? >/ctl/status
+{
+    chroot /host /bin/sh /run/vcpud-nested/cmd.sh </dev/null 2>&1
+    echo $? >/ctl/status
+} | cat >/dev/ttyS1
 step "command exited"
 finish
 INIT
