@@ -10,7 +10,7 @@
 
 #include "itest.h"
 
-static void sleep_ms(long ms)
+void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
@@ -166,6 +166,19 @@ struct vcpud_exit run_expect(struct vcpud_client *c, uint32_t vm,
         fail_msg("expected a %s exit, got %s", vcpud_exit_kind_name(kind),
                  vcpud_exit_kind_name(x.kind));
     return x;
+}
+
+void wait_running(struct vcpud_client *c, uint32_t vm)
+{
+    struct vcpud_client_status st = {0};
+    for (int i = 0; i < 6000; i++) {
+        struct vcpud_regs r;
+        if (vcpud_client_get_regs(c, vm, 0, &r, &st) < 0 &&
+            st.code == ST_FAILED_PRECONDITION)
+            return;
+        sleep_ms(5);
+    }
+    fail_msg("no Run reached vCPU 0 of VM %u within 30 s", vm);
 }
 
 uint64_t io_value(const struct vcpud_exit *x, uint32_t i)

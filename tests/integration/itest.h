@@ -50,6 +50,11 @@ struct vcpud_exit run_expect(struct vcpud_client *c, uint32_t vm,
                              const struct vcpud_client_run *req,
                              enum vcpud_exit_kind kind);
 
+void sleep_ms(long ms);
+
+/* Wait until a Run is inside vCPU 0 of (vm) (its state calls say busy). */
+void wait_running(struct vcpud_client *c, uint32_t vm);
+
 /* Little-endian value of IO element (i). */
 uint64_t io_value(const struct vcpud_exit *x, uint32_t i);
 

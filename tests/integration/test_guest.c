@@ -27,12 +27,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static void io_guest_answered_in_run(void **state)
 {
     (void)state;
@@ -285,7 +279,7 @@ static void cancel_and_second_driver(void **state)
     struct runner r = {.vm = vm};
     pthread_t t;
     pthread_create(&t, NULL, run_thread, &r);
-    sleep_ms(200);
+    wait_running(cli, vm);
     struct vcpud_exit x;
     assert_status(ST_FAILED_PRECONDITION,
                   vcpud_client_run(cli, vm, 0, NULL, &x, &st), &st,
@@ -332,7 +326,7 @@ static void destroy_vm_while_running(void **state)
     struct runner r = {.vm = vm};
     pthread_t t;
     pthread_create(&t, NULL, run_thread, &r);
-    sleep_ms(200);
+    wait_running(cli, vm);
     assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
     pthread_join(t, NULL);
     /* The Run ends promptly either way: with the CANCELED exit, or NOT_FOUND

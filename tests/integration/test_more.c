@@ -32,12 +32,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 struct runner {
     uint32_t vm;
     int rc;
@@ -60,7 +54,7 @@ static void busy_vcpu_refuses_state_calls(void **state)
     struct runner r = {.vm = vm};
     pthread_t t;
     pthread_create(&t, NULL, run_thread, &r);
-    sleep_ms(200);
+    wait_running(cli, vm);
     void *snap;
     size_t len;
     assert_status(ST_FAILED_PRECONDITION,

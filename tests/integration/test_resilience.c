@@ -15,16 +15,13 @@
 
 static const char *self_path;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- four controllers ---- */
 
+/* Threads only run and count: cmocka's assertions belong to the main
+ * thread, so clients and VMs are made there. */
 struct controller {
-    const struct server *srv;
+    struct vcpud_client *c;
+    uint32_t vm;
     uint64_t result;
     struct vcpud_regs regs;
     int failures;
@@ -33,12 +30,10 @@ struct controller {
 static void *drive_compute(void *arg)
 {
     struct controller *ctl = arg;
-    struct vcpud_client *c = client_of(ctl->srv, NULL);
     struct vcpud_client_status st = {0};
-    uint32_t vm = guest_vm(c, GUEST(compute), VCPUD_MODE_REAL, false);
     for (;;) {
         struct vcpud_exit x;
-        if (vcpud_client_run(c, vm, 0, NULL, &x, &st) < 0) {
+        if (vcpud_client_run(ctl->c, ctl->vm, 0, NULL, &x, &st) < 0) {
             ctl->failures++;
             break;
         }
@@ -49,10 +44,9 @@ static void *drive_compute(void *arg)
         else if (x.kind != VCPUD_EXIT_IO_OUT)
             ctl->failures++;
     }
-    if (vcpud_client_get_regs(c, vm, 0, &ctl->regs, &st) < 0 ||
-        vcpud_client_destroy_vm(c, vm, &st) < 0)
+    if (vcpud_client_get_regs(ctl->c, ctl->vm, 0, &ctl->regs, &st) < 0 ||
+        vcpud_client_destroy_vm(ctl->c, ctl->vm, &st) < 0)
         ctl->failures++;
-    vcpud_client_close(c);
     return NULL;
 }
 
@@ -64,12 +58,15 @@ static void four_controllers_at_once(void **state)
     struct controller ctl[4];
     pthread_t t[4];
     for (int i = 0; i < 4; i++) {
-        ctl[i] = (struct controller){.srv = &s};
-        pthread_create(&t[i], NULL, drive_compute, &ctl[i]);
+        ctl[i] = (struct controller){.c = client_of(&s, NULL)};
+        ctl[i].vm = guest_vm(ctl[i].c, GUEST(compute), VCPUD_MODE_REAL, false);
     }
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, drive_compute, &ctl[i]);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
     for (int i = 0; i < 4; i++) {
+        vcpud_client_close(ctl[i].c);
         assert_int_equal(0, ctl[i].failures);
         assert_true(ctl[i].result != 0);
         assert_int_equal(ctl[0].result, ctl[i].result);
@@ -114,20 +111,6 @@ static pid_t spawn_runner(const struct server *s, uint32_t vm)
     return pid;
 }
 
-/* Wait until the vCPU is busy: the child's Run has reached it. */
-static void wait_busy(struct vcpud_client *c, uint32_t vm)
-{
-    struct vcpud_client_status st = {0};
-    for (int i = 0; i < 2000; i++) {
-        struct vcpud_regs r;
-        if (vcpud_client_get_regs(c, vm, 0, &r, &st) < 0 &&
-            st.code == ST_FAILED_PRECONDITION)
-            return;
-        sleep_ms(5);
-    }
-    fail_msg("the child's Run never started");
-}
-
 /*
  * A new controller takes over: the guest runs to the end under it. Until
  * the server has noticed the old controller is gone, the vCPU is still
@@ -164,7 +147,7 @@ static void controller_killed_mid_run(void **state)
     struct vcpud_client *c = client_of(&s, NULL);
     uint32_t vm = guest_vm(c, GUEST(flag_wait), VCPUD_MODE_REAL, false);
     pid_t child = spawn_runner(&s, vm);
-    wait_busy(c, vm);
+    wait_running(c, vm);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
     take_over(c, vm);
@@ -182,7 +165,7 @@ static void frozen_controller_is_noticed(void **state)
     struct vcpud_client *c = client_of(&s, NULL);
     uint32_t vm = guest_vm(c, GUEST(flag_wait), VCPUD_MODE_REAL, false);
     pid_t child = spawn_runner(&s, vm);
-    wait_busy(c, vm);
+    wait_running(c, vm);
     kill(child, SIGSTOP);
     take_over(c, vm);
     kill(child, SIGKILL);
@@ -194,7 +177,8 @@ static void frozen_controller_is_noticed(void **state)
 /* ---- SIGTERM while guests run ---- */
 
 struct spinner {
-    const struct server *srv;
+    struct vcpud_client *c;
+    uint32_t vm;
     int rc;
     struct vcpud_exit exit;
     struct vcpud_client_status st;
@@ -203,10 +187,7 @@ struct spinner {
 static void *spin_until_stopped(void *arg)
 {
     struct spinner *sp = arg;
-    struct vcpud_client *c = client_of(sp->srv, NULL);
-    uint32_t vm = guest_vm(c, GUEST(spin), VCPUD_MODE_REAL, false);
-    sp->rc = vcpud_client_run(c, vm, 0, NULL, &sp->exit, &sp->st);
-    vcpud_client_close(c);
+    sp->rc = vcpud_client_run(sp->c, sp->vm, 0, NULL, &sp->exit, &sp->st);
     return NULL;
 }
 
@@ -218,14 +199,19 @@ static void sigterm_with_guests_running(void **state)
     struct spinner sp[3];
     pthread_t t[3];
     for (int i = 0; i < 3; i++) {
-        sp[i] = (struct spinner){.srv = &s, .rc = 1};
+        sp[i] = (struct spinner){.c = client_of(&s, NULL), .rc = 1};
+        sp[i].vm = guest_vm(sp[i].c, GUEST(spin), VCPUD_MODE_REAL, false);
         pthread_create(&t[i], NULL, spin_until_stopped, &sp[i]);
     }
-    sleep_ms(500);
+    struct vcpud_client *probe = client_of(&s, NULL);
+    for (int i = 0; i < 3; i++)
+        wait_running(probe, sp[i].vm);
+    vcpud_client_close(probe);
     /* Exit 0 and, under ASan, no leak report (which would exit 23). */
     assert_int_equal(0, server_stop(&s, SIGTERM));
     for (int i = 0; i < 3; i++) {
         pthread_join(t[i], NULL);
+        vcpud_client_close(sp[i].c);
         /* Answered with the cancelled guest's exit, or cut off by the
          * shutdown – never left hanging. */
         if (sp[i].rc == 0)
