@@ -5,6 +5,7 @@
 
 #include <grpc/grpc.h>
 #include <pb.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -52,14 +53,26 @@ enum vcpud__method {
 extern const char *const vcpud__method_paths[VCPUD__M_COUNT];
 
 /* Immutable after vcpud_client_connect(), which is what makes sharing one
- * client between threads safe: every call has its own grpc_call and queue. */
+ * client between threads safe: every call has its own grpc_call and queue.
+ * Only the poll thread's fields change, under (lock). */
 struct vcpud_client {
     grpc_channel *channel;
     void *methods[VCPUD__M_COUNT]; /* grpc_channel_register_call handles */
     bool has_auth;
     grpc_slice auth; /* "Bearer <token>" */
     uint32_t deadline_ms;
+
+    grpc_completion_queue *idle_cq; /* NULL: no poll thread */
+    pthread_t poller;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool closing;
 };
+
+/* Start and stop the thread that reads the channel's sockets between calls
+ * (client_poll.c). Stop is a no-op when none was started. */
+int vcpud__poller_start(struct vcpud_client *c, struct vcpud_client_status *st);
+void vcpud__poller_stop(struct vcpud_client *c);
 
 /*
  * Fill (st) (may be NULL) for an error found on this side of the wire:
@@ -111,7 +124,6 @@ struct vcpud__call {
     bool status_done; /* its tag is back */
     bool over;        /* nothing more can be sent: ended or failed */
     bool eos;         /* nothing more to receive */
-    bool cancelled;   /* by us, after a local error */
 };
 
 /* Start a call of (m); on error nothing needs ending. */

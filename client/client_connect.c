@@ -1,5 +1,4 @@
-/* client_connect.c: the channel to vcpud – its arguments, methods and
- * credentials. */
+/* client_connect.c: the channel to vcpud, its arguments and its token. */
 #include <errno.h>
 #include <grpc/grpc_security.h>
 #include <stdio.h>
@@ -12,8 +11,10 @@
 #define DEFAULT_DEADLINE_MS 30000u
 
 /* Pings every 2 s, given up after 2 s more: a vanished or frozen server
- * fails the calls waiting on it within seconds instead of at their
- * deadline (which for a Run may be a day away). */
+ * fails the calls waiting on it within ~4 s instead of at their deadline
+ * (which for a Run may be a day away). Idle too, so that the connection is
+ * known good before a call needs it; the poll thread (client_poll.c) is
+ * what gets the acks read in time between calls. */
 #define KEEPALIVE_MS 2000
 /* vcpud is usually local: retry a refused connection about every second
  * rather than backing off to gRPC's two minutes, during which every call
@@ -114,6 +115,10 @@ int vcpud_client_connect(const char *addr, const struct vcpud_client_opts *opts,
     for (size_t i = 0; i < VCPUD__M_COUNT; i++)
         c->methods[i] = grpc_channel_register_call(
             c->channel, vcpud__method_paths[i], NULL, NULL);
+    if ((rc = vcpud__poller_start(c, st)) < 0) {
+        vcpud_client_close(c);
+        return rc;
+    }
     *out = c;
     return vcpud__ok(st);
 }
@@ -122,6 +127,7 @@ void vcpud_client_close(struct vcpud_client *c)
 {
     if (!c)
         return;
+    vcpud__poller_stop(c);
     if (c->channel)
         grpc_channel_destroy(c->channel);
     if (c->has_auth)

@@ -181,7 +181,7 @@ static struct kvm_msrs *msrs_alloc(uint32_t n)
 static int read_msrs(struct vcpud_be_vcpu *v, struct kvm_msrs **out,
                      struct vcpud_err *err)
 {
-    uint32_t *idx, n;
+    uint32_t *idx = NULL, n = 0;
     int rc = msr_index_list(v->vm, &idx, &n, err);
     if (rc < 0)
         return rc;
@@ -261,7 +261,7 @@ int kvm__vcpu_save(struct vcpud_be_vcpu *v, struct vcpud_snap_writer *w,
     put_sregs(buf, &sregs);
     vcpud_snap_add(w, VCPUD_SNAP_SREGS, buf, SREGS_SIZE);
 
-    uint8_t *xsave;
+    uint8_t *xsave = NULL;
     if ((rc = get_xsave(v, &xsave, err)) < 0)
         return rc;
     vcpud_snap_add(w, VCPUD_SNAP_XSAVE, xsave, (uint32_t)v->vm->xsave_size);
@@ -282,7 +282,7 @@ int kvm__vcpu_save(struct vcpud_be_vcpu *v, struct vcpud_snap_writer *w,
     vcpud_snap_add(w, VCPUD_SNAP_XCRS, body, len);
     free(body);
 
-    struct kvm_msrs *msrs;
+    struct kvm_msrs *msrs = NULL;
     if ((rc = read_msrs(v, &msrs, err)) < 0)
         return rc;
     body = counted(msrs->nmsrs, 16, &len);
