@@ -349,18 +349,25 @@ void rpc_call_reply(struct rpc_call *c, const pb_msgdesc_t *desc,
 
 /* ---- receiving ---- */
 
+/* Start a one-op batch; the batch holds a reference until its tag is
+ * back (a refused batch delivers no tag, so it gives the reference back). */
+static void start_one(struct rpc_call *c, const grpc_op *op,
+                      struct rpc_tag *tag)
+{
+    pthread_mutex_lock(&c->lock);
+    c->refs++;
+    if (grpc_call_start_batch(c->call, op, 1, tag, NULL) != GRPC_CALL_OK)
+        c->refs--;
+    pthread_mutex_unlock(&c->lock);
+}
+
 static void post_recv(struct rpc_call *c)
 {
     grpc_op op;
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &c->recv;
-    pthread_mutex_lock(&c->lock);
-    c->refs++;
-    if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) !=
-        GRPC_CALL_OK)
-        c->refs--;
-    pthread_mutex_unlock(&c->lock);
+    start_one(c, &op, &c->t_recv);
 }
 
 /* Hand a received buffer to the handler as one contiguous block. */
@@ -422,12 +429,7 @@ static void on_new(struct rpc_call *c, bool ok)
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->close_cancelled;
-    pthread_mutex_lock(&c->lock);
-    c->refs++;
-    if (grpc_call_start_batch(c->call, &op, 1, &c->t_close, NULL) !=
-        GRPC_CALL_OK)
-        c->refs--;
-    pthread_mutex_unlock(&c->lock);
+    start_one(c, &op, &c->t_close);
 
     if (c->reg->m->kind == RPC_CLIENT_STREAM) {
         post_recv(c);

@@ -1,4 +1,6 @@
-/* exit.c: names of exit kinds, for messages and the CLI. */
+/* exit.c: reading exits – kind names and IO data elements. */
+#include <stddef.h>
+
 #include "vcpud/exit.h"
 
 const char *vcpud_exit_kind_name(enum vcpud_exit_kind kind)
@@ -11,4 +13,13 @@ const char *vcpud_exit_kind_name(enum vcpud_exit_kind kind)
     if ((unsigned)kind >= sizeof(names) / sizeof(names[0]))
         return "invalid";
     return names[kind];
+}
+
+uint64_t vcpud_exit_io_value(const struct vcpud_exit *exit, uint32_t i)
+{
+    const uint8_t *p = exit->u.io.data + (size_t)i * exit->u.io.size;
+    uint64_t v = 0;
+    for (unsigned b = exit->u.io.size; b-- > 0;)
+        v = (v << 8) | p[b];
+    return v;
 }

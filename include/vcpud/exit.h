@@ -81,6 +81,9 @@ struct vcpud_exit {
 /* "io-out", "mmio-read", ...; "invalid" for an unknown value. */
 const char *vcpud_exit_kind_name(enum vcpud_exit_kind kind);
 
+/* Element (i) (< count) of an IO_OUT exit's data, little endian. */
+uint64_t vcpud_exit_io_value(const struct vcpud_exit *exit, uint32_t i);
+
 /* True for the exits that leave the guest waiting for a value. */
 static inline bool vcpud_exit_needs_result(enum vcpud_exit_kind kind)
 {

@@ -181,12 +181,23 @@ void wait_running(struct vcpud_client *c, uint32_t vm)
     fail_msg("no Run reached vCPU 0 of VM %u within 30 s", vm);
 }
 
-uint64_t io_value(const struct vcpud_exit *x, uint32_t i)
+static void *bg_run_main(void *arg)
 {
-    uint64_t v = 0;
-    for (unsigned b = x->u.io.size; b-- > 0;)
-        v = (v << 8) | x->u.io.data[i * x->u.io.size + b];
-    return v;
+    struct bg_run *r = arg;
+    r->rc = vcpud_client_run(r->c, r->vm, 0, NULL, &r->exit, &r->st);
+    return NULL;
+}
+
+void bg_run_start(struct bg_run *r, struct vcpud_client *c, uint32_t vm)
+{
+    *r = (struct bg_run){.c = c, .vm = vm};
+    assert_int_equal(0, pthread_create(&r->thread, NULL, bg_run_main, r));
+    wait_running(c, vm);
+}
+
+void bg_run_join(struct bg_run *r)
+{
+    pthread_join(r->thread, NULL);
 }
 
 int itest_main(int argc, char **argv, const char *group,

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/types.h>
@@ -52,11 +53,24 @@ struct vcpud_exit run_expect(struct vcpud_client *c, uint32_t vm,
 
 void sleep_ms(long ms);
 
+/* A Run on another thread, for tests that act on a running vCPU. */
+struct bg_run {
+    struct vcpud_client *c;
+    uint32_t vm;
+    pthread_t thread;
+    int rc;
+    struct vcpud_exit exit;
+    struct vcpud_client_status st;
+};
+
+/* Start Run on vCPU 0 of (vm) and return once it is inside the guest. */
+void bg_run_start(struct bg_run *r, struct vcpud_client *c, uint32_t vm);
+/* Wait for it to come back; r->rc, r->exit and r->st say how. */
+void bg_run_join(struct bg_run *r);
+
 /* Wait until a Run is inside vCPU 0 of (vm) (its state calls say busy). */
 void wait_running(struct vcpud_client *c, uint32_t vm);
 
-/* Little-endian value of IO element (i). */
-uint64_t io_value(const struct vcpud_exit *x, uint32_t i);
 
 /* Assert a call returned OK, printing the status otherwise. */
 #define assert_ok(call, st)                                                    \

@@ -130,7 +130,7 @@ static void results_by_their_own_rpcs(void **state)
     uint64_t v = 0x3c;
     assert_ok(vcpud_client_set_io_result(cli, vm, 0, &v, 1, &st), &st);
     x = run_expect(cli, vm, NULL, VCPUD_EXIT_IO_OUT);
-    assert_int_equal(0x3c, io_value(&x, 0));
+    assert_int_equal(0x3c, vcpud_exit_io_value(&x, 0));
     assert_status(ST_FAILED_PRECONDITION,
                   vcpud_client_set_io_result(cli, vm, 0, &v, 1, &st), &st,
                   "no io-in");
@@ -161,7 +161,7 @@ static void finish_compute(uint32_t vm, struct outcome *o)
     for (;;) {
         struct vcpud_exit x = run_expect(cli, vm, NULL, VCPUD_EXIT_IO_OUT);
         if (x.u.io.port == 0x51) {
-            o->result = io_value(&x, 0);
+            o->result = vcpud_exit_io_value(&x, 0);
             break;
         }
     }
@@ -195,7 +195,7 @@ static void snapshot_moves_between_vms(void **state)
     uint32_t vm = guest_vm(cli, GUEST(compute), VCPUD_MODE_REAL, false);
     for (;;) {
         struct vcpud_exit x = run_expect(cli, vm, NULL, VCPUD_EXIT_IO_OUT);
-        if (io_value(&x, 0) == 9)
+        if (vcpud_exit_io_value(&x, 0) == 9)
             break;
     }
     void *snap;
@@ -235,7 +235,7 @@ static void snapshot_with_pending_io_in(void **state)
                                    .io_count = 1};
     struct vcpud_exit x = run_expect(cli, clone, &req, VCPUD_EXIT_IO_OUT);
     assert_int_equal(0x21, x.u.io.port);
-    assert_int_equal(0x5a, io_value(&x, 0));
+    assert_int_equal(0x5a, vcpud_exit_io_value(&x, 0));
     assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
     assert_ok(vcpud_client_destroy_vm(cli, clone, &st), &st);
 }
@@ -249,26 +249,12 @@ static void interrupt_and_nmi_remote(void **state)
     run_expect(cli, vm, NULL, VCPUD_EXIT_HLT);
     assert_ok(vcpud_client_inject_interrupt(cli, vm, 0, 0x40, &st), &st);
     struct vcpud_exit x = run_expect(cli, vm, NULL, VCPUD_EXIT_IO_OUT);
-    assert_int_equal(0x40, io_value(&x, 0));
+    assert_int_equal(0x40, vcpud_exit_io_value(&x, 0));
     run_expect(cli, vm, NULL, VCPUD_EXIT_HLT);
     assert_ok(vcpud_client_inject_nmi(cli, vm, 0, &st), &st);
     x = run_expect(cli, vm, NULL, VCPUD_EXIT_IO_OUT);
-    assert_int_equal(0x02, io_value(&x, 0));
+    assert_int_equal(0x02, vcpud_exit_io_value(&x, 0));
     assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
-}
-
-struct runner {
-    uint32_t vm;
-    int rc;
-    struct vcpud_exit exit;
-    struct vcpud_client_status st;
-};
-
-static void *run_thread(void *arg)
-{
-    struct runner *r = arg;
-    r->rc = vcpud_client_run(cli, r->vm, 0, NULL, &r->exit, &r->st);
-    return NULL;
 }
 
 static void cancel_and_second_driver(void **state)
@@ -276,10 +262,8 @@ static void cancel_and_second_driver(void **state)
     (void)state;
     struct vcpud_client_status st = {0};
     uint32_t vm = guest_vm(cli, GUEST(spin), VCPUD_MODE_REAL, false);
-    struct runner r = {.vm = vm};
-    pthread_t t;
-    pthread_create(&t, NULL, run_thread, &r);
-    wait_running(cli, vm);
+    struct bg_run r;
+    bg_run_start(&r, cli, vm);
     struct vcpud_exit x;
     assert_status(ST_FAILED_PRECONDITION,
                   vcpud_client_run(cli, vm, 0, NULL, &x, &st), &st,
@@ -288,7 +272,7 @@ static void cancel_and_second_driver(void **state)
     assert_status(ST_FAILED_PRECONDITION,
                   vcpud_client_get_regs(cli, vm, 0, &regs, &st), &st, "busy");
     assert_ok(vcpud_client_cancel(cli, vm, 0, &st), &st);
-    pthread_join(t, NULL);
+    bg_run_join(&r);
     assert_ok(r.rc, &r.st);
     assert_int_equal(VCPUD_EXIT_CANCELED, r.exit.kind);
     assert_int_equal(VCPUD_CANCEL_REQUESTED, r.exit.u.canceled.reason);
@@ -323,12 +307,10 @@ static void destroy_vm_while_running(void **state)
     (void)state;
     struct vcpud_client_status st = {0};
     uint32_t vm = guest_vm(cli, GUEST(spin), VCPUD_MODE_REAL, false);
-    struct runner r = {.vm = vm};
-    pthread_t t;
-    pthread_create(&t, NULL, run_thread, &r);
-    wait_running(cli, vm);
+    struct bg_run r;
+    bg_run_start(&r, cli, vm);
     assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
-    pthread_join(t, NULL);
+    bg_run_join(&r);
     /* The Run ends promptly either way: with the CANCELED exit, or NOT_FOUND
      * if the VM went first. */
     if (r.rc == 0)

@@ -32,29 +32,13 @@ static int teardown(void **state)
     return 0;
 }
 
-struct runner {
-    uint32_t vm;
-    int rc;
-    struct vcpud_exit exit;
-    struct vcpud_client_status st;
-};
-
-static void *run_thread(void *arg)
-{
-    struct runner *r = arg;
-    r->rc = vcpud_client_run(cli, r->vm, 0, NULL, &r->exit, &r->st);
-    return NULL;
-}
-
 static void busy_vcpu_refuses_state_calls(void **state)
 {
     (void)state;
     struct vcpud_client_status st = {0};
     uint32_t vm = guest_vm(cli, GUEST(spin), VCPUD_MODE_REAL, false);
-    struct runner r = {.vm = vm};
-    pthread_t t;
-    pthread_create(&t, NULL, run_thread, &r);
-    wait_running(cli, vm);
+    struct bg_run r;
+    bg_run_start(&r, cli, vm);
     void *snap;
     size_t len;
     assert_status(ST_FAILED_PRECONDITION,
@@ -66,7 +50,7 @@ static void busy_vcpu_refuses_state_calls(void **state)
     /* Injection is allowed while it runs. */
     assert_ok(vcpud_client_inject_nmi(cli, vm, 0, &st), &st);
     assert_ok(vcpud_client_cancel(cli, vm, 0, &st), &st);
-    pthread_join(t, NULL);
+    bg_run_join(&r);
     assert_ok(r.rc, &r.st);
     assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
 }

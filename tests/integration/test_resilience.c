@@ -40,7 +40,7 @@ static void *drive_compute(void *arg)
         if (x.kind == VCPUD_EXIT_HLT)
             break;
         if (x.kind == VCPUD_EXIT_IO_OUT && x.u.io.port == 0x51)
-            ctl->result = io_value(&x, 0);
+            ctl->result = vcpud_exit_io_value(&x, 0);
         else if (x.kind != VCPUD_EXIT_IO_OUT)
             ctl->failures++;
     }
@@ -135,7 +135,7 @@ static void take_over(struct vcpud_client *c, uint32_t vm)
     rc = vcpud_client_run(c, vm, 0, NULL, &x, &st);
     assert_ok(rc, &st);
     assert_int_equal(VCPUD_EXIT_IO_OUT, x.kind);
-    assert_int_equal(0x5a, io_value(&x, 0));
+    assert_int_equal(0x5a, vcpud_exit_io_value(&x, 0));
     run_expect(c, vm, NULL, VCPUD_EXIT_HLT);
 }
 

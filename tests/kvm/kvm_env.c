@@ -50,14 +50,6 @@ struct vcpud_exit *env_expect_io(struct env *e, enum vcpud_exit_kind kind,
     return x;
 }
 
-uint64_t env_io_value(const struct vcpud_exit *x, uint32_t i)
-{
-    uint64_t v = 0;
-    for (unsigned b = x->u.io.size; b-- > 0;)
-        v = (v << 8) | x->u.io.data[i * x->u.io.size + b];
-    return v;
-}
-
 struct vcpud_regs env_regs(struct env *e)
 {
     struct vcpud_regs r;

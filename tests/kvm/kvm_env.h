@@ -43,8 +43,6 @@ struct vcpud_exit *env_expect(struct env *e, enum vcpud_exit_kind kind);
 struct vcpud_exit *env_expect_io(struct env *e, enum vcpud_exit_kind kind,
                                  uint16_t port);
 
-/* Little-endian value of IO element (i). */
-uint64_t env_io_value(const struct vcpud_exit *x, uint32_t i);
 
 struct vcpud_regs env_regs(struct env *e);
 

@@ -118,7 +118,7 @@ static void interrupt_reaches_idt_handler(void **state)
     env_expect(&e, VCPUD_EXIT_HLT);
     assert_ok(vcpud_vcpu_inject_interrupt(e.cpu, 0x40, &e.err), &e);
     struct vcpud_exit *x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x41);
-    assert_int_equal(0x40, env_io_value(x, 0));
+    assert_int_equal(0x40, vcpud_exit_io_value(x, 0));
     env_expect(&e, VCPUD_EXIT_HLT); /* iret back into the hlt loop */
     env_fini(&e);
 }
@@ -135,7 +135,7 @@ static void interrupt_while_running(void **state)
     pthread_t t;
     pthread_create(&t, NULL, do_later, &l);
     struct vcpud_exit *x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x41);
-    assert_int_equal(0x40, env_io_value(x, 0));
+    assert_int_equal(0x40, vcpud_exit_io_value(x, 0));
     pthread_join(t, NULL);
     assert_int_equal(0, l.rc);
     env_fini(&e);
@@ -151,7 +151,7 @@ static void interrupt_waits_for_if(void **state)
     /* The IVT is not set up and IF is clear until after port 0x40. */
     env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x40);
     struct vcpud_exit *x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x41);
-    assert_int_equal(0x40, env_io_value(x, 0));
+    assert_int_equal(0x40, vcpud_exit_io_value(x, 0));
     env_fini(&e);
 }
 
@@ -171,7 +171,7 @@ static void irqchip_interrupt_reaches_handler(void **state)
     assert_ok(vcpud_vcpu_run(e.cpu, &lim, &e.exit, &e.err), &e);
     assert_int_equal(VCPUD_EXIT_IO_OUT, e.exit.kind);
     assert_int_equal(0x41, e.exit.u.io.port);
-    assert_int_equal(0x40, env_io_value(&e.exit, 0));
+    assert_int_equal(0x40, vcpud_exit_io_value(&e.exit, 0));
     env_fini(&e);
 }
 
@@ -184,7 +184,7 @@ static void nmi_reaches_handler(void **state)
     env_expect(&e, VCPUD_EXIT_HLT);
     assert_ok(vcpud_vcpu_inject_nmi(e.cpu, &e.err), &e);
     struct vcpud_exit *x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x41);
-    assert_int_equal(0x02, env_io_value(x, 0));
+    assert_int_equal(0x02, vcpud_exit_io_value(x, 0));
     env_fini(&e);
 }
 

@@ -11,13 +11,13 @@ static void io_out_each_size(void **state)
     struct vcpud_exit *x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x10);
     assert_int_equal(1, x->u.io.size);
     assert_int_equal(1, x->u.io.count);
-    assert_int_equal(0x11, env_io_value(x, 0));
+    assert_int_equal(0x11, vcpud_exit_io_value(x, 0));
     x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x12);
     assert_int_equal(2, x->u.io.size);
-    assert_int_equal(0x2233, env_io_value(x, 0));
+    assert_int_equal(0x2233, vcpud_exit_io_value(x, 0));
     x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x14);
     assert_int_equal(4, x->u.io.size);
-    assert_int_equal(0x44556677, env_io_value(x, 0));
+    assert_int_equal(0x44556677, vcpud_exit_io_value(x, 0));
     env_expect(&e, VCPUD_EXIT_HLT);
     env_fini(&e);
 }
@@ -166,7 +166,7 @@ static void protected_mode_guest(void **state)
              &(struct env_opts){.mode = VCPUD_MODE_PROTECTED});
     struct vcpud_exit *x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x10);
     assert_int_equal(4, x->u.io.size);
-    assert_int_equal(0x12345678, env_io_value(x, 0));
+    assert_int_equal(0x12345678, vcpud_exit_io_value(x, 0));
     env_expect(&e, VCPUD_EXIT_HLT);
     struct vcpud_regs r = env_regs(&e);
     assert_int_equal(0x12345678, r.rbx);
@@ -185,7 +185,7 @@ static void long_mode_guest(void **state)
     struct env e;
     env_init(&e, GUEST(long64), &(struct env_opts){.mode = VCPUD_MODE_LONG});
     struct vcpud_exit *x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x10);
-    assert_int_equal(0x9abcdef0, env_io_value(x, 0));
+    assert_int_equal(0x9abcdef0, vcpud_exit_io_value(x, 0));
     env_expect(&e, VCPUD_EXIT_HLT);
     struct vcpud_regs r = env_regs(&e);
     assert_int_equal(0x123456789abcdef0ull, r.rax);

@@ -24,7 +24,7 @@ static void run_without_io_result(void **state)
     const uint64_t v = 0x42;
     assert_ok(vcpud_vcpu_set_io_result(e.cpu, &v, 1, &e.err), &e);
     struct vcpud_exit *x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x21);
-    assert_int_equal(0x42, env_io_value(x, 0));
+    assert_int_equal(0x42, vcpud_exit_io_value(x, 0));
     env_fini(&e);
 }
 

@@ -24,7 +24,7 @@ static void finish_compute(struct env *e, struct outcome *o)
             continue;
         assert_int_equal(VCPUD_EXIT_IO_OUT, x->kind);
         assert_int_equal(0x51, x->u.io.port);
-        o->result = env_io_value(x, 0);
+        o->result = vcpud_exit_io_value(x, 0);
         break;
     }
     env_expect(e, VCPUD_EXIT_HLT);
@@ -37,7 +37,7 @@ static void run_to_step(struct env *e, unsigned n)
 {
     for (;;) {
         struct vcpud_exit *x = env_expect_io(e, VCPUD_EXIT_IO_OUT, 0x50);
-        if (env_io_value(x, 0) == n)
+        if (vcpud_exit_io_value(x, 0) == n)
             return;
     }
 }
@@ -136,7 +136,7 @@ static void snapshot_with_io_in_pending(void **state)
     const uint64_t v = 0x5a;
     assert_ok(vcpud_vcpu_set_io_result(clone.cpu, &v, 1, &clone.err), &clone);
     x = env_expect_io(&clone, VCPUD_EXIT_IO_OUT, 0x21);
-    assert_int_equal(0x5a, env_io_value(x, 0));
+    assert_int_equal(0x5a, vcpud_exit_io_value(x, 0));
     env_expect(&clone, VCPUD_EXIT_HLT);
     uint8_t mem;
     assert_ok(vcpud_vm_read(clone.vm, 0x3000, &mem, 1, &clone.err), &clone);
@@ -146,7 +146,7 @@ static void snapshot_with_io_in_pending(void **state)
     const uint64_t w = 0x77;
     assert_ok(vcpud_vcpu_set_io_result(e.cpu, &w, 1, &e.err), &e);
     x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x21);
-    assert_int_equal(0x77, env_io_value(x, 0));
+    assert_int_equal(0x77, vcpud_exit_io_value(x, 0));
     env_fini(&clone);
     env_fini(&e);
 }
@@ -166,9 +166,9 @@ static void snapshot_after_answer_before_run(void **state)
     clone_into(&clone, &e, snap, len, NULL);
     free(snap);
     struct vcpud_exit *x = env_expect_io(&clone, VCPUD_EXIT_IO_OUT, 0x21);
-    assert_int_equal(0x33, env_io_value(x, 0));
+    assert_int_equal(0x33, vcpud_exit_io_value(x, 0));
     x = env_expect_io(&e, VCPUD_EXIT_IO_OUT, 0x21);
-    assert_int_equal(0x33, env_io_value(x, 0));
+    assert_int_equal(0x33, vcpud_exit_io_value(x, 0));
     env_fini(&clone);
     env_fini(&e);
 }
