@@ -21,6 +21,8 @@ const struct rpc_method app_methods[] = {
     UNARY("DestroyVcpu", m_destroy_vcpu),
     {PATH("Run"), RPC_UNARY, m_run, host_on_run_cancel, host_on_run_sent,
      m_run_done},
+    {PATH("Attach"), RPC_BIDI_STREAM, m_attach, m_attach_cancel,
+     host_on_run_sent, m_attach_done},
     UNARY("Cancel", m_cancel),
     UNARY("GetRegs", m_get_regs),
     UNARY("SetRegs", m_set_regs),

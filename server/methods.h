@@ -34,9 +34,12 @@ HANDLER(m_restore)
 HANDLER(m_inject_interrupt)
 HANDLER(m_inject_nmi)
 HANDLER(m_setup_mode)
+HANDLER(m_attach)
 #undef HANDLER
 
 void m_run_done(struct rpc_call *call);
+void m_attach_cancel(struct rpc_call *call);
+void m_attach_done(struct rpc_call *call);
 void m_memory_done(struct rpc_call *call);
 void m_read_memory_sent(struct rpc_call *call, bool ok);
 

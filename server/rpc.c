@@ -400,7 +400,8 @@ static void request_call(struct rpc_server *srv, const struct registered *reg)
     c->t_close = (struct rpc_tag){TAG_CLOSE, c};
     c->t_recv = (struct rpc_tag){TAG_RECV, c};
     c->t_send = (struct rpc_tag){TAG_SEND, c};
-    bool payload = reg->m->kind != RPC_CLIENT_STREAM;
+    bool payload = reg->m->kind == RPC_UNARY ||
+                   reg->m->kind == RPC_SERVER_STREAM;
     grpc_call_error e = grpc_server_request_registered_call(
         srv->server, reg->handle, &c->call, &c->deadline, &c->md,
         payload ? &c->payload : NULL, srv->cq, srv->cq, &c->t_new);
@@ -431,7 +432,8 @@ static void on_new(struct rpc_call *c, bool ok)
     op.data.recv_close_on_server.cancelled = &c->close_cancelled;
     start_one(c, &op, &c->t_close);
 
-    if (c->reg->m->kind == RPC_CLIENT_STREAM) {
+    if (c->reg->m->kind == RPC_CLIENT_STREAM ||
+        c->reg->m->kind == RPC_BIDI_STREAM) {
         post_recv(c);
     } else if (!c->payload) {
         rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT,
@@ -582,7 +584,8 @@ int rpc_server_start(const struct rpc_server_config *cfg,
         regs[i].m = &methods[i];
         regs[i].handle = grpc_server_register_method(
             srv->server, methods[i].path, NULL,
-            methods[i].kind == RPC_CLIENT_STREAM
+            methods[i].kind == RPC_CLIENT_STREAM ||
+                    methods[i].kind == RPC_BIDI_STREAM
                 ? GRPC_SRM_PAYLOAD_NONE
                 : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
             0);

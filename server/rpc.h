@@ -23,6 +23,7 @@ enum rpc_kind {
     RPC_UNARY,         /* one request, one response */
     RPC_CLIENT_STREAM, /* many requests, one response */
     RPC_SERVER_STREAM, /* one request, many responses */
+    RPC_BIDI_STREAM,   /* many of each, in any order */
 };
 
 /* Callbacks run on completion-queue threads unless noted; a handler that
@@ -31,8 +32,9 @@ enum rpc_kind {
 struct rpc_method {
     const char *path; /* "/vcpud.v1.Vcpud/Run" */
     enum rpc_kind kind;
-    /* Required. The request; for client streams each message, then
-     * (NULL, 0) at the client's half-close. (buf) lives until return. */
+    /* Required. The request; for client and bidi streams each message,
+     * then (NULL, 0) at the client's half-close. Messages of one call are
+     * delivered one at a time, in order. (buf) lives until return. */
     void (*on_message)(struct rpc_call *call, const uint8_t *buf, size_t len);
     /* Optional: the peer cancelled or went away. */
     void (*on_cancel)(struct rpc_call *call);

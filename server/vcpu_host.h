@@ -47,7 +47,25 @@ void host_cancel(struct vcpu_host *h);
 void host_run(struct vcpu_host *h, struct rpc_call *call,
               vcpud_v1_RunRequest *req);
 
-/* The Run method's callbacks; the call's data is the host. */
+/* A run command from the Attach stream (call) bound to this host; like
+ * host_run, but the exit (with registers when asked for) goes out as a
+ * stream message and a failure as an error reply. */
+void host_stream_run(struct vcpu_host *h, struct rpc_call *call,
+                     vcpud_v1_RunRequest *req);
+
+/* Make the Attach stream (call) the vCPU's only driver; -EBUSY when a Run
+ * or another stream has it. */
+int host_attach(struct vcpu_host *h, struct rpc_call *call, bool regs,
+                bool sregs, struct vcpud_err *err);
+
+/* The stream ended or broke: cancel its run, if any, and let go. */
+void host_detach(struct vcpu_host *h, struct rpc_call *call);
+
+/* Send a reply on the attached stream (counted against exit delivery). */
+void host_stream_send(struct vcpu_host *h, struct rpc_call *call,
+                      const vcpud_v1_AttachResponse *resp);
+
+/* The Run and Attach methods' callbacks; the call's data is the host. */
 void host_on_run_sent(struct rpc_call *call, bool ok);
 void host_on_run_cancel(struct rpc_call *call);
 

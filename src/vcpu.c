@@ -361,6 +361,9 @@ int vcpud_vcpu_run(struct vcpud_vcpu *vcpu, const struct vcpud_run_opts *opts,
     set_running(vcpu, true);
     rc = run_loop(vcpu, exit, err);
     set_running(vcpu, false);
+    if (rc == 0 && opts && (opts->regs || opts->sregs))
+        rc = vcpu->vm->be->vcpu_exit_state(vcpu->bv, opts->regs, opts->sregs,
+                                           err);
     if (timed)
         timer_delete(timer);
 release:

@@ -72,6 +72,10 @@ struct vcpud_backend {
      * not run). Needed before state is read for a snapshot or written. */
     int (*vcpu_settle)(struct vcpud_be_vcpu *vcpu, struct vcpud_err *err);
 
+    /* The registers as the last exit left them, without finishing a
+     * half-done instruction; either pointer may be NULL. */
+    int (*vcpu_exit_state)(struct vcpud_be_vcpu *vcpu, struct vcpud_regs *r,
+                           struct vcpud_sregs *s, struct vcpud_err *err);
     int (*vcpu_get_regs)(struct vcpud_be_vcpu *vcpu, struct vcpud_regs *r,
                          struct vcpud_err *err);
     int (*vcpu_set_regs)(struct vcpud_be_vcpu *vcpu, const struct vcpud_regs *r,

@@ -46,6 +46,12 @@ struct vcpud_run_opts {
     /* Wall-clock limit in nanoseconds; 0 for none. When it expires the run
      * returns a CANCELED exit with reason VCPUD_CANCEL_TIMEOUT. */
     uint64_t timeout_ns;
+    /* When non-NULL, filled with the registers as the exit left them –
+     * for IO and MMIO exits RIP still points at the instruction, which the
+     * next run completes. Backends that can (KVM_CAP_SYNC_REGS) hand these
+     * over with the exit, without extra calls into the kernel. */
+    struct vcpud_regs *regs;
+    struct vcpud_sregs *sregs;
 };
 
 /*

@@ -130,6 +130,9 @@ static int kvm_vm_create(const struct vcpud_vm_config *cfg,
                          ? (size_t)rc
                          : sizeof(struct kvm_xsave);
     rc = kvm__ioctl(vm->sys_fd, KVM_CHECK_EXTENSION,
+                    (void *)(long)KVM_CAP_SYNC_REGS);
+    vm->sync_regs = rc > 0 ? (uint64_t)rc : 0;
+    rc = kvm__ioctl(vm->sys_fd, KVM_CHECK_EXTENSION,
                     (void *)(long)KVM_CAP_MAX_VCPUS);
     if (rc > 0 && cfg->max_vcpus > (uint32_t)rc) {
         rc = vcpud_err_set(err, -EINVAL,
@@ -262,6 +265,7 @@ const struct vcpud_backend vcpud_backend_kvm = {
     .vcpu_put_io_in = kvm__vcpu_put_io_in,
     .vcpu_put_mmio_read = kvm__vcpu_put_mmio_read,
     .vcpu_settle = kvm__vcpu_settle,
+    .vcpu_exit_state = kvm__vcpu_exit_state,
     .vcpu_get_regs = kvm__vcpu_get_regs,
     .vcpu_set_regs = kvm__vcpu_set_regs,
     .vcpu_get_sregs = kvm__vcpu_get_sregs,

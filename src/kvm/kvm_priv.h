@@ -15,6 +15,7 @@ struct vcpud_be_vm {
     bool irqchip;
     size_t run_size; /* KVM_GET_VCPU_MMAP_SIZE */
     size_t xsave_size;
+    uint64_t sync_regs; /* KVM_CAP_SYNC_REGS: what KVM can copy on exit */
     struct kvm_cpuid2 *cpuid; /* what KVM supports, fetched once */
     /* MSRs that KVM lists as saveable and that read back on this VM,
      * IA32_TSC first (see kvm_state.c); built at the first snapshot. */
@@ -73,6 +74,8 @@ int kvm__vcpu_set_cpuid_supported(struct vcpud_be_vcpu *vcpu,
 /* kvm_regs.c */
 int kvm__vcpu_get_regs(struct vcpud_be_vcpu *vcpu, struct vcpud_regs *r,
                        struct vcpud_err *err);
+int kvm__vcpu_exit_state(struct vcpud_be_vcpu *vcpu, struct vcpud_regs *r,
+                         struct vcpud_sregs *s, struct vcpud_err *err);
 int kvm__vcpu_set_regs(struct vcpud_be_vcpu *vcpu, const struct vcpud_regs *r,
                        struct vcpud_err *err);
 int kvm__vcpu_get_sregs(struct vcpud_be_vcpu *vcpu, struct vcpud_sregs *s,

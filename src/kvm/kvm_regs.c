@@ -179,3 +179,39 @@ int kvm__vcpu_set_sregs(struct vcpud_be_vcpu *v, const struct vcpud_sregs *s,
                                   "CR0/CR4/EFER consistency)")
                   : 0;
 }
+
+/*
+ * With KVM_CAP_SYNC_REGS, KVM copies the registers into the run area on
+ * every exit once asked to: the first call reads them with ioctls and asks,
+ * later ones only copy. Nothing is written back (kvm_dirty_regs stays 0):
+ * writes go through KVM_SET_REGS/SREGS after the instruction is settled.
+ */
+int kvm__vcpu_exit_state(struct vcpud_be_vcpu *v, struct vcpud_regs *r,
+                         struct vcpud_sregs *s, struct vcpud_err *err)
+{
+    struct kvm_run *run = v->run;
+    __u64 want = (r ? KVM_SYNC_X86_REGS : 0) | (s ? KVM_SYNC_X86_SREGS : 0);
+    if ((run->kvm_valid_regs & want) == want && want) {
+        if (r)
+            kvm__regs_from(r, &run->s.regs.regs);
+        if (s)
+            kvm__sregs_from(s, &run->s.regs.sregs);
+        return 0;
+    }
+    int rc = 0;
+    if (r) {
+        struct kvm_regs k;
+        if ((rc = kvm__ioctl(v->fd, KVM_GET_REGS, &k)) < 0)
+            return vcpud_err_sys(err, rc, "KVM_GET_REGS failed");
+        kvm__regs_from(r, &k);
+    }
+    if (s) {
+        struct kvm_sregs k;
+        if ((rc = kvm__ioctl(v->fd, KVM_GET_SREGS, &k)) < 0)
+            return vcpud_err_sys(err, rc, "KVM_GET_SREGS failed");
+        kvm__sregs_from(s, &k);
+    }
+    if ((v->vm->sync_regs & want) == want)
+        run->kvm_valid_regs |= want;
+    return 0;
+}

@@ -212,6 +212,30 @@ static void single_step_gives_debug_exits(void **state)
     env_fini(&e);
 }
 
+/* Registers delivered with the exit are those at the exit: RIP still at
+ * the IN waiting for its value (the second exit's copy comes from KVM's
+ * sync area and shows the first IN completed). */
+static void exit_carries_registers(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e, GUEST(io_in), NULL);
+    struct vcpud_regs r;
+    struct vcpud_sregs s;
+    struct vcpud_run_opts o = {.regs = &r, .sregs = &s};
+    assert_ok(vcpud_vcpu_run(e.cpu, &o, &e.exit, &e.err), &e);
+    assert_int_equal(VCPUD_EXIT_IO_IN, e.exit.kind);
+    assert_int_equal(GUEST_LOAD, r.rip);
+    assert_int_equal(0, s.cs.base);
+    const uint64_t v = 0x5c;
+    assert_ok(vcpud_vcpu_set_io_result(e.cpu, &v, 1, &e.err), &e);
+    assert_ok(vcpud_vcpu_run(e.cpu, &o, &e.exit, &e.err), &e);
+    assert_int_equal(0x22, e.exit.u.io.port);
+    assert_int_equal(GUEST_LOAD + 4, r.rip);
+    assert_int_equal(0x5c, r.rbx & 0xff);
+    env_fini(&e);
+}
+
 ENV_MAIN("kvm-exits", cmocka_unit_test(io_out_each_size),
          cmocka_unit_test(io_in_each_size),
          cmocka_unit_test(string_io_rep_outsb_insb),
@@ -220,4 +244,5 @@ ENV_MAIN("kvm-exits", cmocka_unit_test(io_out_each_size),
          cmocka_unit_test(hlt_exit), cmocka_unit_test(triple_fault_is_shutdown),
          cmocka_unit_test(protected_mode_guest),
          cmocka_unit_test(long_mode_guest),
-         cmocka_unit_test(single_step_gives_debug_exits))
+         cmocka_unit_test(single_step_gives_debug_exits),
+         cmocka_unit_test(exit_carries_registers))
