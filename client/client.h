@@ -37,7 +37,8 @@
     X(INJECT_INTERRUPT, "InjectInterrupt")                                     \
     X(INJECT_NMI, "InjectNmi")                                                 \
     X(SET_IRQ_LINE, "SetIrqLine")                                              \
-    X(SETUP_MODE, "SetupMode")
+    X(SETUP_MODE, "SetupMode")                                                 \
+    X(ATTACH, "Attach")
 
 enum vcpud__method {
 #define VCPUD__METHOD_ENUM(name, rpc) VCPUD__M_##name,
@@ -143,6 +144,13 @@ int vcpud__call_send(struct vcpud__call *call, const pb_msgdesc_t *desc,
  * (st) filled when it cannot be decoded. */
 int vcpud__call_recv(struct vcpud__call *call, const pb_msgdesc_t *desc,
                      void *msg, struct vcpud_client_status *st);
+
+/* Send (out_msg) and receive the reply into (in_msg) in one batch, for
+ * bidi streams. 1 for a reply, 0 when the call is over (vcpud__call_end
+ * has the status), negative errno with (st) filled on a local error. */
+int vcpud__call_exchange(struct vcpud__call *call, const pb_msgdesc_t *out_desc,
+                         const void *out_msg, const pb_msgdesc_t *in_desc,
+                         void *in_msg, struct vcpud_client_status *st);
 
 /*
  * Wait for the status and free the call. (rc) is the caller's verdict so

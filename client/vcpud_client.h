@@ -181,4 +181,49 @@ int vcpud_client_setup_mode(struct vcpud_client *c, uint32_t vm_id,
                             uint64_t tables_addr,
                             struct vcpud_client_status *st);
 
+/* ---- the exit stream (Attach) ---- */
+
+struct vcpud_stream;
+
+struct vcpud_stream_opts {
+    bool regs_with_exit;  /* general registers travel with every exit */
+    bool sregs_with_exit; /* and the special ones */
+};
+
+/*
+ * Attach to vCPU (vcpu_id) of (vm_id): the stream becomes its only driver
+ * until vcpud_stream_close(). One message each way per exit. On success
+ * *out is owned by the caller. A stream is used by one thread at a time.
+ * (opts) may be NULL.
+ */
+int vcpud_client_attach(struct vcpud_client *c, uint32_t vm_id,
+                        uint32_t vcpu_id, const struct vcpud_stream_opts *opts,
+                        struct vcpud_stream **out,
+                        struct vcpud_client_status *st);
+
+/*
+ * Run until the next exit, answering the previous one as (req) says (NULL:
+ * no answer, no limit). (regs)/(sregs), when non-NULL and asked for at
+ * attach, receive the registers as the exit left them. A command the vCPU
+ * cannot take returns its error and the stream stays usable; a broken
+ * stream returns the server's status and can only be closed.
+ */
+int vcpud_stream_run(struct vcpud_stream *s, const struct vcpud_client_run *req,
+                     struct vcpud_exit *exit, struct vcpud_regs *regs,
+                     struct vcpud_sregs *sregs, struct vcpud_client_status *st);
+
+int vcpud_stream_get_regs(struct vcpud_stream *s, struct vcpud_regs *regs,
+                          struct vcpud_client_status *st);
+int vcpud_stream_set_regs(struct vcpud_stream *s, const struct vcpud_regs *regs,
+                          struct vcpud_client_status *st);
+int vcpud_stream_get_sregs(struct vcpud_stream *s, struct vcpud_sregs *sregs,
+                           struct vcpud_client_status *st);
+int vcpud_stream_set_sregs(struct vcpud_stream *s,
+                           const struct vcpud_sregs *sregs,
+                           struct vcpud_client_status *st);
+
+/* End the stream (a run in progress is cancelled by the server), free it,
+ * and return the server's final status. NULL is a no-op. */
+int vcpud_stream_close(struct vcpud_stream *s, struct vcpud_client_status *st);
+
 #endif
