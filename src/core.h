@@ -32,7 +32,20 @@ struct vcpud_vm {
 
     pthread_mutex_t vcpu_lock; /* the table below */
     struct vcpud_vcpu *vcpus[VCPUD_VM_MAX_VCPUS_LIMIT];
+
+    /* Posted ranges; the count is read without the lock on the exit path
+     * to skip all posting work for VMs that have none. */
+    pthread_mutex_t posted_lock;
+    struct vcpud_posted_range {
+        bool used, pio;
+        uint64_t start, len;
+    } posted[VCPUD_VM_MAX_POSTED];
+    atomic_uint nposted_ranges;
 };
+
+/* Is a write of (size) bytes at (addr) inside a posted range? */
+bool vcpud__vm_is_posted(struct vcpud_vm *vm, bool pio, uint64_t addr,
+                         uint32_t size);
 
 struct vcpud_vcpu {
     struct vcpud_vm *vm;
@@ -56,6 +69,10 @@ struct vcpud_vcpu {
     bool window_wanted;
 
     struct vcpud_pending pending;
+
+    /* Posted writes gathered for the exit being produced. */
+    uint32_t nposted;
+    struct vcpud_posted_write posted[VCPUD_POSTED_MAX];
 };
 
 /* Claim the right to drive (vcpu); -EBUSY when another caller has it. */

@@ -282,6 +282,54 @@ static int put_result(struct vcpud_vcpu *vcpu, struct vcpud_err *err)
     return rc;
 }
 
+/* Room for everything one entry into the guest can post, plus one write
+ * the backend could not buffer itself, must be left before entering. */
+static bool posted_room(const struct vcpud_vcpu *vcpu)
+{
+    return VCPUD_POSTED_MAX - vcpu->nposted >= VCPUD_POSTED_PER_RUN + 1;
+}
+
+static void take_posted(struct vcpud_vcpu *vcpu)
+{
+    const struct vcpud_backend *be = vcpu->vm->be;
+    if (atomic_load(&vcpu->vm->nposted_ranges) && be->vcpu_take_posted)
+        vcpu->nposted += (uint32_t)be->vcpu_take_posted(
+            vcpu->bv, vcpu->posted + vcpu->nposted,
+            VCPUD_POSTED_MAX - vcpu->nposted);
+}
+
+static void post(struct vcpud_vcpu *vcpu, bool pio, uint64_t addr,
+                 uint8_t size, uint64_t data)
+{
+    vcpu->posted[vcpu->nposted++] = (struct vcpud_posted_write){
+        .addr = addr, .data = data, .size = size, .pio = pio};
+}
+
+/* A write to a posted range that still exited (the backend's own buffer
+ * was full): record it in order and go on, as if it had not exited. */
+static bool absorb_posted(struct vcpud_vcpu *vcpu,
+                          const struct vcpud_exit *exit)
+{
+    struct vcpud_vm *vm = vcpu->vm;
+    if (!atomic_load(&vm->nposted_ranges))
+        return false;
+    uint32_t room = VCPUD_POSTED_MAX - vcpu->nposted;
+    if (exit->kind == VCPUD_EXIT_MMIO_WRITE && room >= 1 &&
+        vcpud__vm_is_posted(vm, false, exit->u.mmio.addr, exit->u.mmio.size)) {
+        post(vcpu, false, exit->u.mmio.addr, exit->u.mmio.size,
+             exit->u.mmio.data);
+        return true;
+    }
+    if (exit->kind == VCPUD_EXIT_IO_OUT && room >= exit->u.io.count &&
+        vcpud__vm_is_posted(vm, true, exit->u.io.port, exit->u.io.size)) {
+        for (uint32_t i = 0; i < exit->u.io.count; i++)
+            post(vcpu, true, exit->u.io.port, exit->u.io.size,
+                 vcpud_exit_io_value(exit, i));
+        return true;
+    }
+    return false;
+}
+
 static int run_loop(struct vcpud_vcpu *vcpu, struct vcpud_exit *exit,
                     struct vcpud_err *err)
 {
@@ -303,14 +351,21 @@ static int run_loop(struct vcpud_vcpu *vcpu, struct vcpud_exit *exit,
             canceled(exit, VCPUD_CANCEL_TIMEOUT);
             return 0;
         }
+        if (!posted_room(vcpu)) {
+            exit->kind = VCPUD_EXIT_POSTED;
+            return 0;
+        }
         int rc = deliver_injections(vcpu, err);
         if (rc < 0)
             return rc;
         rc = be->vcpu_run(vcpu->bv, exit, err);
+        take_posted(vcpu); /* they happened before whatever ended the run */
         if (rc == -EINTR)
             continue;
         if (rc < 0)
             return rc;
+        if (absorb_posted(vcpu, exit))
+            continue;
         if (exit->kind == VCPUD_EXIT_IRQ_WINDOW_OPEN && vcpu->window_wanted)
             continue; /* ours: the top of the loop injects */
         /* As on hardware, hlt with an interrupt it can take does not halt
@@ -358,9 +413,12 @@ int vcpud_vcpu_run(struct vcpud_vcpu *vcpu, const struct vcpud_run_opts *opts,
     atomic_store(&vcpu->timed_out, false);
     if (timed && (rc = arm_timeout(vcpu, opts->timeout_ns, &timer, err)) < 0)
         goto release;
+    vcpu->nposted = 0; /* the last exit carried the previous ones */
     set_running(vcpu, true);
     rc = run_loop(vcpu, exit, err);
     set_running(vcpu, false);
+    exit->nposted = vcpu->nposted;
+    exit->posted = vcpu->posted;
     if (rc == 0 && opts && (opts->regs || opts->sregs))
         rc = vcpu->vm->be->vcpu_exit_state(vcpu->bv, opts->regs, opts->sregs,
                                            err);

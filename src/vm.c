@@ -29,11 +29,13 @@ int vcpud_vm_create(const struct vcpud_backend *backend,
     vm->cfg = c;
     pthread_rwlock_init(&vm->mem_lock, NULL);
     pthread_mutex_init(&vm->vcpu_lock, NULL);
+    pthread_mutex_init(&vm->posted_lock, NULL);
 
     int rc = backend->vm_create(&vm->cfg, &vm->bvm, err);
     if (rc < 0) {
         pthread_rwlock_destroy(&vm->mem_lock);
         pthread_mutex_destroy(&vm->vcpu_lock);
+        pthread_mutex_destroy(&vm->posted_lock);
         free(vm);
         return rc;
     }
@@ -56,6 +58,7 @@ void vcpud_vm_destroy(struct vcpud_vm *vm)
     }
     pthread_rwlock_destroy(&vm->mem_lock);
     pthread_mutex_destroy(&vm->vcpu_lock);
+    pthread_mutex_destroy(&vm->posted_lock);
     free(vm);
 }
 
@@ -261,4 +264,105 @@ int vcpud_vm_irq_line(struct vcpud_vm *vm, uint32_t irq, bool level,
                              "the VM has no in-kernel irqchip: create it with "
                              "irqchip on, or inject vectors into a vCPU");
     return vm->be->vm_irq_line(vm->bvm, irq, level, err);
+}
+
+static bool posted_overlap(const struct vcpud_posted_range *r, bool pio,
+                           uint64_t start, uint64_t len)
+{
+    return r->used && r->pio == pio && start < r->start + r->len &&
+           r->start < start + len;
+}
+
+int vcpud_vm_add_posted(struct vcpud_vm *vm, bool pio, uint64_t start,
+                        uint64_t len, struct vcpud_err *err)
+{
+    const char *what = pio ? "port" : "MMIO";
+    if (len == 0 || len > VCPUD_POSTED_RANGE_MAX || start + len < start ||
+        (pio && start + len > 0x10000))
+        return vcpud_err_set(err, -EINVAL,
+                             "posted %s range 0x%" PRIx64 "+0x%" PRIx64
+                             " is empty, too long (max 0x%x) or out of range",
+                             what, start, len, VCPUD_POSTED_RANGE_MAX);
+    if (!vm->be->vm_add_posted)
+        return vcpud_err_set(err, -ENOTSUP,
+                             "the %s backend cannot post writes",
+                             vm->be->name);
+    if (!pio) {
+        pthread_rwlock_rdlock(&vm->mem_lock);
+        bool ram = false;
+        for (uint32_t s = 0; s < VCPUD_VM_MAX_REGIONS; s++)
+            ram |= overlaps(&vm->regions[s], start, len);
+        pthread_rwlock_unlock(&vm->mem_lock);
+        if (ram)
+            return vcpud_err_set(err, -EINVAL,
+                                 "posted range 0x%" PRIx64 "+0x%" PRIx64
+                                 " overlaps guest RAM: only MMIO can be "
+                                 "posted",
+                                 start, len);
+    }
+    pthread_mutex_lock(&vm->posted_lock);
+    int rc = 0;
+    uint32_t free_slot = VCPUD_VM_MAX_POSTED;
+    for (uint32_t i = 0; i < VCPUD_VM_MAX_POSTED; i++) {
+        if (posted_overlap(&vm->posted[i], pio, start, len)) {
+            rc = vcpud_err_set(err, -EEXIST,
+                               "posted %s range 0x%" PRIx64 "+0x%" PRIx64
+                               " overlaps one already posted",
+                               what, start, len);
+            goto out;
+        }
+        if (!vm->posted[i].used && free_slot == VCPUD_VM_MAX_POSTED)
+            free_slot = i;
+    }
+    if (free_slot == VCPUD_VM_MAX_POSTED) {
+        rc = vcpud_err_set(err, -ENOSPC, "a VM has at most %u posted ranges",
+                           VCPUD_VM_MAX_POSTED);
+        goto out;
+    }
+    rc = vm->be->vm_add_posted(vm->bvm, pio, start, len, err);
+    if (rc == 0) {
+        vm->posted[free_slot] = (struct vcpud_posted_range){
+            .used = true, .pio = pio, .start = start, .len = len};
+        atomic_fetch_add(&vm->nposted_ranges, 1);
+    }
+out:
+    pthread_mutex_unlock(&vm->posted_lock);
+    return rc;
+}
+
+int vcpud_vm_remove_posted(struct vcpud_vm *vm, bool pio, uint64_t start,
+                           uint64_t len, struct vcpud_err *err)
+{
+    pthread_mutex_lock(&vm->posted_lock);
+    int rc = vcpud_err_set(err, -ENOENT,
+                           "no posted %s range 0x%" PRIx64 "+0x%" PRIx64,
+                           pio ? "port" : "MMIO", start, len);
+    for (uint32_t i = 0; i < VCPUD_VM_MAX_POSTED; i++) {
+        struct vcpud_posted_range *r = &vm->posted[i];
+        if (!r->used || r->pio != pio || r->start != start || r->len != len)
+            continue;
+        vcpud_err_clear(err);
+        rc = vm->be->vm_remove_posted(vm->bvm, pio, start, len, err);
+        if (rc == 0) {
+            r->used = false;
+            atomic_fetch_sub(&vm->nposted_ranges, 1);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&vm->posted_lock);
+    return rc;
+}
+
+bool vcpud__vm_is_posted(struct vcpud_vm *vm, bool pio, uint64_t addr,
+                         uint32_t size)
+{
+    bool hit = false;
+    pthread_mutex_lock(&vm->posted_lock);
+    for (uint32_t i = 0; i < VCPUD_VM_MAX_POSTED && !hit; i++) {
+        const struct vcpud_posted_range *r = &vm->posted[i];
+        hit = r->used && r->pio == pio && addr >= r->start &&
+              addr + size <= r->start + r->len;
+    }
+    pthread_mutex_unlock(&vm->posted_lock);
+    return hit;
 }

@@ -15,6 +15,8 @@
 #include "vcpud/vm.h"
 
 struct vcpud_be_vm;   /* a backend's VM, opaque to the core */
+/* What a backend may record between two exits (KVM's ring holds 170). */
+#define VCPUD_POSTED_PER_RUN 256u
 struct vcpud_be_vcpu; /* a backend's vCPU, opaque to the core */
 
 /*
@@ -43,6 +45,17 @@ struct vcpud_backend {
      * in-kernel irqchip. Any thread. */
     int (*vm_send_vector)(struct vcpud_be_vm *vm, uint32_t apic_id,
                           uint32_t vector, struct vcpud_err *err);
+
+    /* Optional: record writes to a range instead of exiting on them. */
+    int (*vm_add_posted)(struct vcpud_be_vm *vm, bool pio, uint64_t start,
+                         uint64_t len, struct vcpud_err *err);
+    int (*vm_remove_posted)(struct vcpud_be_vm *vm, bool pio, uint64_t start,
+                            uint64_t len, struct vcpud_err *err);
+    /* Optional (with vm_add_posted): move up to (max) recorded writes,
+     * oldest first, into (out); returns how many. At most
+     * VCPUD_POSTED_PER_RUN accumulate during one vcpu_run. */
+    size_t (*vcpu_take_posted)(struct vcpud_be_vcpu *vcpu,
+                               struct vcpud_posted_write *out, size_t max);
 
     int (*vcpu_create)(struct vcpud_be_vm *vm, uint32_t id,
                        struct vcpud_be_vcpu **out, struct vcpud_err *err);

@@ -8,6 +8,9 @@
 
 /* KVM hands string IO over in one page; no exit carries more. */
 #define VCPUD_IO_DATA_MAX 4096u
+/* Posted writes one exit carries at most. A run stops with a POSTED exit
+ * before its buffer could overflow, so none is ever dropped. */
+#define VCPUD_POSTED_MAX 1024u
 #define VCPUD_INTERNAL_DATA_MAX 16u
 
 #define VCPUD_EXIT_KINDS(X)                                                    \
@@ -23,7 +26,8 @@
     X(IRQ_WINDOW_OPEN, "irq-window-open")                                      \
     X(DEBUG, "debug")                                                          \
     X(CANCELED, "canceled")                                                    \
-    X(UNKNOWN, "unknown")
+    X(UNKNOWN, "unknown")                                                      \
+    X(POSTED, "posted")
 
 enum vcpud_exit_kind {
 #define VCPUD__EXIT_ENUM(name, text) VCPUD_EXIT_##name,
@@ -51,8 +55,23 @@ struct vcpud_exit_mmio {
     uint64_t data; /* MMIO_WRITE: the value written; MMIO_READ: 0 */
 };
 
+/* A guest write to a posted range: it did not stop the guest. */
+struct vcpud_posted_write {
+    uint64_t addr; /* guest physical address, or port */
+    uint64_t data; /* little endian, (size) bytes */
+    uint8_t size;  /* 1..8 */
+    bool pio;
+};
+
 struct vcpud_exit {
     enum vcpud_exit_kind kind;
+    /* Posted writes the guest made since the previous exit, oldest first;
+     * all of them happened before this exit. The storage belongs to whoever
+     * produced the exit (the vCPU, until its next run; the client's buffer)
+     * and is never larger than VCPUD_POSTED_MAX. A POSTED exit carries
+     * only these: the buffer filled up, nothing waits for an answer. */
+    uint32_t nposted;
+    const struct vcpud_posted_write *posted;
     union {
         struct vcpud_exit_io io;     /* IO_OUT, IO_IN */
         struct vcpud_exit_mmio mmio; /* MMIO_WRITE, MMIO_READ */

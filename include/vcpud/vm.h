@@ -83,6 +83,24 @@ int vcpud_vm_write(struct vcpud_vm *vm, uint64_t gpa, const void *buf,
 int vcpud_vm_read(struct vcpud_vm *vm, uint64_t gpa, void *buf, size_t len,
                   struct vcpud_err *err);
 
+#define VCPUD_VM_MAX_POSTED 16u /* posted ranges per VM */
+#define VCPUD_POSTED_RANGE_MAX (1u << 20)
+
+/*
+ * Make guest writes to [start, start + len) posted: ports when (pio), else
+ * guest physical MMIO addresses (not RAM). Such writes do not stop the
+ * guest; they are recorded in guest order and handed to the controller with
+ * the next exit (see struct vcpud_exit), so a transmit register or a
+ * doorbell costs no round trip. Reads there still exit as usual. len is
+ * 1..VCPUD_POSTED_RANGE_MAX; ranges may not overlap. -ENOTSUP when the
+ * backend cannot post writes of that kind.
+ */
+int vcpud_vm_add_posted(struct vcpud_vm *vm, bool pio, uint64_t start,
+                        uint64_t len, struct vcpud_err *err);
+/* Undo vcpud_vm_add_posted() for exactly that range. */
+int vcpud_vm_remove_posted(struct vcpud_vm *vm, bool pio, uint64_t start,
+                           uint64_t len, struct vcpud_err *err);
+
 /* Drive interrupt line (irq) of the in-kernel irqchip to (level).
  * -ENOTSUP when the VM was created without one. */
 int vcpud_vm_irq_line(struct vcpud_vm *vm, uint32_t irq, bool level,

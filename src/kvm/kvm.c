@@ -97,6 +97,7 @@ int kvm__supported_cpuid(struct vcpud_be_vm *vm, struct vcpud_err *err)
 
 static void vm_free(struct vcpud_be_vm *vm)
 {
+    pthread_mutex_destroy(&vm->ring_lock);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
     if (vm->sys_fd >= 0)
@@ -114,6 +115,7 @@ static int kvm_vm_create(const struct vcpud_vm_config *cfg,
         return vcpud_err_set(err, -ENOMEM, "out of memory for a VM");
     vm->vm_fd = -1;
     vm->irqchip = cfg->irqchip;
+    pthread_mutex_init(&vm->ring_lock, NULL);
     int rc = vm->sys_fd = open_kvm(err);
     if (rc < 0)
         goto fail;
@@ -129,6 +131,12 @@ static int kvm_vm_create(const struct vcpud_vm_config *cfg,
     vm->xsave_size = rc > (int)sizeof(struct kvm_xsave)
                          ? (size_t)rc
                          : sizeof(struct kvm_xsave);
+    rc = kvm__ioctl(vm->sys_fd, KVM_CHECK_EXTENSION,
+                    (void *)(long)KVM_CAP_COALESCED_MMIO);
+    if (rc > 0 && (size_t)(rc + 1) * 4096 <= vm->run_size)
+        vm->ring_page = rc;
+    vm->coalesced_pio = kvm__ioctl(vm->sys_fd, KVM_CHECK_EXTENSION,
+                                   (void *)(long)KVM_CAP_COALESCED_PIO) > 0;
     rc = kvm__ioctl(vm->sys_fd, KVM_CHECK_EXTENSION,
                     (void *)(long)KVM_CAP_SYNC_REGS);
     vm->sync_regs = rc > 0 ? (uint64_t)rc : 0;
@@ -257,6 +265,9 @@ const struct vcpud_backend vcpud_backend_kvm = {
     .vm_unmap = kvm_vm_unmap,
     .vm_irq_line = kvm_vm_irq_line,
     .vm_send_vector = kvm_vm_send_vector,
+    .vm_add_posted = kvm__vm_add_posted,
+    .vm_remove_posted = kvm__vm_remove_posted,
+    .vcpu_take_posted = kvm__vcpu_take_posted,
     .vcpu_create = kvm__vcpu_create,
     .vcpu_destroy = kvm__vcpu_destroy,
     .vcpu_run = kvm__vcpu_run,

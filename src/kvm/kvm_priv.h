@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "vcpud/backend.h"
@@ -16,6 +17,11 @@ struct vcpud_be_vm {
     size_t run_size; /* KVM_GET_VCPU_MMAP_SIZE */
     size_t xsave_size;
     uint64_t sync_regs; /* KVM_CAP_SYNC_REGS: what KVM can copy on exit */
+    /* Coalesced MMIO/PIO: the ring's page in every vCPU's run area (0 when
+     * KVM has none), and one consumer at a time – the ring is the VM's. */
+    int ring_page;
+    bool coalesced_pio;
+    pthread_mutex_t ring_lock;
     struct kvm_cpuid2 *cpuid; /* what KVM supports, fetched once */
     /* MSRs that KVM lists as saveable and that read back on this VM,
      * IA32_TSC first (see kvm_state.c); built at the first snapshot. */
@@ -70,6 +76,14 @@ int kvm__vcpu_set_single_step(struct vcpud_be_vcpu *vcpu, bool enable,
                               struct vcpud_err *err);
 int kvm__vcpu_set_cpuid_supported(struct vcpud_be_vcpu *vcpu,
                                   struct vcpud_err *err);
+
+/* kvm_posted.c */
+int kvm__vm_add_posted(struct vcpud_be_vm *vm, bool pio, uint64_t start,
+                       uint64_t len, struct vcpud_err *err);
+int kvm__vm_remove_posted(struct vcpud_be_vm *vm, bool pio, uint64_t start,
+                          uint64_t len, struct vcpud_err *err);
+size_t kvm__vcpu_take_posted(struct vcpud_be_vcpu *vcpu,
+                             struct vcpud_posted_write *out, size_t max);
 
 /* kvm_regs.c */
 int kvm__vcpu_get_regs(struct vcpud_be_vcpu *vcpu, struct vcpud_regs *r,

@@ -219,6 +219,22 @@ GUEST apic_irq
     .quad 0x5000
 END apic_irq
 
+/* 600 rounds of a posted 4-byte MMIO write of the round number to
+ * 0xd0000000 and a posted OUT of its low byte to port 0x80, then an
+ * ordinary OUT to 0x10 and hlt. */
+GUEST posted
+    mov rdi, 0xd0000000
+    xor ecx, ecx
+1:  mov [rdi], ecx
+    mov al, cl
+    out 0x80, al
+    inc ecx
+    cmp ecx, 600
+    jne 1b
+    out 0x10, al
+    hlt
+END posted
+
 /* MMIO writes then reads of every size at 0xd0000000 (no RAM there). */
 GUEST mmio
     mov rdi, 0xd0000000

@@ -38,5 +38,6 @@ GUEST_DECLARE(mmio);
 GUEST_DECLARE(rom_write);
 GUEST_DECLARE(apic_irq);
 GUEST_DECLARE(flag_wait);
+GUEST_DECLARE(posted);
 
 #endif

@@ -236,6 +236,59 @@ static void exit_carries_registers(void **state)
     env_fini(&e);
 }
 
+/* Posted writes cost no exit; they arrive with later exits, every one, in
+ * guest order, and a full buffer ends the run with a POSTED exit. */
+static void posted_writes_arrive_in_order(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e, GUEST(posted), &(struct env_opts){.mode = VCPUD_MODE_LONG});
+    assert_ok(vcpud_vm_add_posted(e.vm, false, 0xd0000000, 0x1000, &e.err),
+              &e);
+    assert_ok(vcpud_vm_add_posted(e.vm, true, 0x80, 1, &e.err), &e);
+    assert_int_equal(-EEXIST,
+                     vcpud_vm_add_posted(e.vm, true, 0x80, 4, &e.err));
+    assert_int_equal(-EINVAL,
+                     vcpud_vm_add_posted(e.vm, false, 0x1000, 16, &e.err));
+    uint32_t seen = 0, exits = 0, posted_exits = 0;
+    for (;;) {
+        struct vcpud_exit *x = env_run(&e);
+        exits++;
+        for (uint32_t i = 0; i < x->nposted; i++, seen++) {
+            const struct vcpud_posted_write *w = &x->posted[i];
+            uint32_t round = seen / 2;
+            if (seen % 2 == 0) {
+                assert_false(w->pio);
+                assert_int_equal(0xd0000000, w->addr);
+                assert_int_equal(4, w->size);
+                assert_int_equal(round, w->data);
+            } else {
+                assert_true(w->pio);
+                assert_int_equal(0x80, w->addr);
+                assert_int_equal(1, w->size);
+                assert_int_equal(round & 0xff, w->data);
+            }
+        }
+        if (x->kind == VCPUD_EXIT_POSTED) {
+            posted_exits++;
+            continue;
+        }
+        assert_int_equal(VCPUD_EXIT_IO_OUT, x->kind);
+        assert_int_equal(0x10, x->u.io.port);
+        break;
+    }
+    assert_int_equal(1200, seen);
+    assert_true(posted_exits >= 1);
+    /* Far fewer stops than writes: that is the point. */
+    assert_true(exits < 100);
+    env_expect(&e, VCPUD_EXIT_HLT);
+    assert_int_equal(0, e.exit.nposted);
+    assert_ok(vcpud_vm_remove_posted(e.vm, true, 0x80, 1, &e.err), &e);
+    assert_int_equal(-ENOENT,
+                     vcpud_vm_remove_posted(e.vm, true, 0x80, 1, &e.err));
+    env_fini(&e);
+}
+
 ENV_MAIN("kvm-exits", cmocka_unit_test(io_out_each_size),
          cmocka_unit_test(io_in_each_size),
          cmocka_unit_test(string_io_rep_outsb_insb),
@@ -245,4 +298,5 @@ ENV_MAIN("kvm-exits", cmocka_unit_test(io_out_each_size),
          cmocka_unit_test(protected_mode_guest),
          cmocka_unit_test(long_mode_guest),
          cmocka_unit_test(single_step_gives_debug_exits),
-         cmocka_unit_test(exit_carries_registers))
+         cmocka_unit_test(exit_carries_registers),
+         cmocka_unit_test(posted_writes_arrive_in_order))
