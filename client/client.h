@@ -38,7 +38,9 @@
     X(INJECT_NMI, "InjectNmi")                                                 \
     X(SET_IRQ_LINE, "SetIrqLine")                                              \
     X(SETUP_MODE, "SetupMode")                                                 \
-    X(ATTACH, "Attach")
+    X(ATTACH, "Attach")                                                        \
+    X(ADD_POSTED_RANGE, "AddPostedRange")                                      \
+    X(REMOVE_POSTED_RANGE, "RemovePostedRange")
 
 enum vcpud__method {
 #define VCPUD__METHOD_ENUM(name, rpc) VCPUD__M_##name,

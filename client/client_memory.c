@@ -171,3 +171,30 @@ int vcpud_client_read_memory(struct vcpud_client *c, uint32_t vm_id,
                                 done, len);
     return rc;
 }
+
+static int posted(struct vcpud_client *c, enum vcpud__method m,
+                  uint32_t vm_id, bool pio, uint64_t start, uint64_t len,
+                  struct vcpud_client_status *st)
+{
+    if (!c)
+        return vcpud__bad_arg(st, "posted range: no client");
+    vcpud_v1_PostedRange req = {
+        .vm_id = vm_id, .pio = pio, .start = start, .length = len};
+    return vcpud__unary(c, m, 0, vcpud_v1_PostedRange_fields, &req, NULL,
+                        NULL, st);
+}
+
+int vcpud_client_add_posted(struct vcpud_client *c, uint32_t vm_id, bool pio,
+                            uint64_t start, uint64_t len,
+                            struct vcpud_client_status *st)
+{
+    return posted(c, VCPUD__M_ADD_POSTED_RANGE, vm_id, pio, start, len, st);
+}
+
+int vcpud_client_remove_posted(struct vcpud_client *c, uint32_t vm_id,
+                               bool pio, uint64_t start, uint64_t len,
+                               struct vcpud_client_status *st)
+{
+    return posted(c, VCPUD__M_REMOVE_POSTED_RANGE, vm_id, pio, start, len,
+                  st);
+}

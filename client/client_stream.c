@@ -18,6 +18,7 @@ struct vcpud_stream {
     int end_rc;
     vcpud_v1_AttachRequest req;   /* 32 KiB: kept, not on the stack */
     vcpud_v1_AttachResponse resp;
+    struct vcpud_posted_write posted[VCPUD_POSTED_MAX]; /* exit->posted */
 };
 
 /* One step: send s->req, receive s->resp. An error reply becomes the
@@ -122,7 +123,8 @@ int vcpud_stream_run(struct vcpud_stream *s, const struct vcpud_client_run *req,
     if (rc < 0)
         return rc;
     struct vcpud_err err = {0};
-    if (vcpud_pb_to_exit(exit, &s->resp.reply.exit, &err) < 0)
+    if (vcpud_pb_to_exit(exit, &s->resp.reply.exit, s->posted,
+                         VCPUD_POSTED_MAX, &err) < 0)
         return vcpud__bad_reply(st, "%s", err.msg);
     if (regs && s->resp.has_exit_regs)
         vcpud_pb_to_regs(regs, &s->resp.exit_regs);

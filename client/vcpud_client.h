@@ -126,6 +126,11 @@ struct vcpud_client_run {
     uint32_t io_count;
     uint64_t mmio_value; /* VCPUD_RESULT_MMIO */
     uint64_t timeout_ms;
+    /* Where the exit's posted writes go (exit->posted points here): room
+     * for posted_cap; a VM with posted ranges wants VCPUD_POSTED_MAX. An
+     * exit carrying more than fits fails the call with -E2BIG. */
+    struct vcpud_posted_write *posted;
+    uint32_t posted_cap;
 };
 
 /* (req) may be NULL: no result, no limit. The call's deadline is the
@@ -175,6 +180,15 @@ int vcpud_client_inject_nmi(struct vcpud_client *c, uint32_t vm_id,
 int vcpud_client_set_irq_line(struct vcpud_client *c, uint32_t vm_id,
                               uint32_t irq, bool level,
                               struct vcpud_client_status *st);
+/* Post guest writes to a port (pio) or MMIO range: see vcpud_vm_add_posted
+ * in vcpud/vm.h. */
+int vcpud_client_add_posted(struct vcpud_client *c, uint32_t vm_id, bool pio,
+                            uint64_t start, uint64_t len,
+                            struct vcpud_client_status *st);
+int vcpud_client_remove_posted(struct vcpud_client *c, uint32_t vm_id,
+                               bool pio, uint64_t start, uint64_t len,
+                               struct vcpud_client_status *st);
+
 int vcpud_client_setup_mode(struct vcpud_client *c, uint32_t vm_id,
                             uint32_t vcpu_id, enum vcpud_mode mode,
                             uint64_t entry, uint64_t stack,
@@ -203,7 +217,8 @@ int vcpud_client_attach(struct vcpud_client *c, uint32_t vm_id,
 
 /*
  * Run until the next exit, answering the previous one as (req) says (NULL:
- * no answer, no limit). (regs)/(sregs), when non-NULL and asked for at
+ * no answer, no limit; its posted buffer is not used: the stream keeps
+ * its own, valid until the next step). (regs)/(sregs), when non-NULL and asked for at
  * attach, receive the registers as the exit left them. A command the vCPU
  * cannot take returns its error and the stream stays usable; a broken
  * stream returns the server's status and can only be closed.

@@ -11,7 +11,9 @@ _Static_assert((int)vcpud_v1_ExitKind_EXIT_KIND_IO_OUT == VCPUD_EXIT_IO_OUT &&
                    (int)vcpud_v1_ExitKind_EXIT_KIND_CANCELED ==
                        VCPUD_EXIT_CANCELED &&
                    (int)vcpud_v1_ExitKind_EXIT_KIND_UNKNOWN ==
-                       VCPUD_EXIT_UNKNOWN,
+                       VCPUD_EXIT_UNKNOWN &&
+                   (int)vcpud_v1_ExitKind_EXIT_KIND_POSTED ==
+                       VCPUD_EXIT_POSTED,
                "ExitKind and enum vcpud_exit_kind differ");
 _Static_assert((int)vcpud_v1_CancelReason_CANCEL_REASON_TIMEOUT ==
                    VCPUD_CANCEL_TIMEOUT,
@@ -120,6 +122,16 @@ void vcpud_pb_from_exit(vcpud_v1_Exit *out, const struct vcpud_exit *in)
 {
     memset(out, 0, sizeof(*out));
     out->kind = (vcpud_v1_ExitKind)in->kind;
+    uint32_t n = in->nposted < VCPUD_POSTED_MAX ? in->nposted
+                                                : VCPUD_POSTED_MAX;
+    for (uint32_t i = 0; i < n; i++)
+        out->posted[i] = (vcpud_v1_PostedWrite){
+            .pio = in->posted[i].pio,
+            .address = in->posted[i].addr,
+            .size = in->posted[i].size,
+            .data = in->posted[i].data,
+        };
+    out->posted_count = (pb_size_t)n;
     switch (in->kind) {
     case VCPUD_EXIT_IO_OUT:
     case VCPUD_EXIT_IO_IN: {
@@ -185,12 +197,28 @@ static int bad_exit(struct vcpud_err *err, const char *why)
 }
 
 int vcpud_pb_to_exit(struct vcpud_exit *out, const vcpud_v1_Exit *in,
+                     struct vcpud_posted_write *posted, uint32_t posted_cap,
                      struct vcpud_err *err)
 {
     memset(out, 0, offsetof(struct vcpud_exit, u));
     if (in->kind < vcpud_v1_ExitKind_EXIT_KIND_IO_OUT ||
-        in->kind > vcpud_v1_ExitKind_EXIT_KIND_UNKNOWN)
+        in->kind > vcpud_v1_ExitKind_EXIT_KIND_POSTED)
         return bad_exit(err, "unknown kind");
+    if (in->posted_count > posted_cap)
+        return vcpud_err_set(err, -E2BIG,
+                             "the exit carries %u posted writes, the buffer "
+                             "holds %u (give VCPUD_POSTED_MAX)",
+                             (unsigned)in->posted_count, posted_cap);
+    for (pb_size_t i = 0; i < in->posted_count; i++) {
+        const vcpud_v1_PostedWrite *w = &in->posted[i];
+        if (w->size < 1 || w->size > 8)
+            return bad_exit(err, "posted write of a size not in 1..8");
+        posted[i] = (struct vcpud_posted_write){
+            .addr = w->address, .data = w->data, .size = (uint8_t)w->size,
+            .pio = w->pio};
+    }
+    out->nposted = in->posted_count;
+    out->posted = posted;
     out->kind = (enum vcpud_exit_kind)in->kind;
     switch (out->kind) {
     case VCPUD_EXIT_IO_OUT:

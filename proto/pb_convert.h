@@ -19,8 +19,11 @@ int vcpud_pb_to_sregs(struct vcpud_sregs *out, const vcpud_v1_SpecialRegs *in,
                       struct vcpud_err *err);
 
 void vcpud_pb_from_exit(vcpud_v1_Exit *out, const struct vcpud_exit *in);
-/* -EINVAL when the message is not an exit vcpud can produce. */
+/* -EINVAL when the message is not an exit vcpud can produce. Posted
+ * writes go to (posted) (room for posted_cap; -E2BIG when more came) and
+ * out->posted points there. */
 int vcpud_pb_to_exit(struct vcpud_exit *out, const vcpud_v1_Exit *in,
+                     struct vcpud_posted_write *posted, uint32_t posted_cap,
                      struct vcpud_err *err);
 
 #endif

@@ -35,6 +35,8 @@ const struct rpc_method app_methods[] = {
     UNARY("InjectInterrupt", m_inject_interrupt),
     UNARY("InjectNmi", m_inject_nmi),
     UNARY("SetIrqLine", m_set_irq_line),
+    UNARY("AddPostedRange", m_add_posted_range),
+    UNARY("RemovePostedRange", m_remove_posted_range),
     UNARY("SetupMode", m_setup_mode),
 };
 

@@ -35,6 +35,8 @@ HANDLER(m_inject_interrupt)
 HANDLER(m_inject_nmi)
 HANDLER(m_setup_mode)
 HANDLER(m_attach)
+HANDLER(m_add_posted_range)
+HANDLER(m_remove_posted_range)
 #undef HANDLER
 
 void m_run_done(struct rpc_call *call);

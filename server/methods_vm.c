@@ -152,3 +152,31 @@ void m_set_irq_line(struct rpc_call *call, const uint8_t *buf, size_t len)
     int rc = vcpud_vm_irq_line(h.vm->vm, req.irq, req.level, &h.err);
     handler_finish(&h, rc, vcpud_v1_Empty_fields, &empty);
 }
+
+static void posted_range(struct rpc_call *call, const uint8_t *buf,
+                         size_t len, bool add)
+{
+    struct handler h;
+    vcpud_v1_PostedRange req = vcpud_v1_PostedRange_init_zero;
+    if (!handler_start(&h, call, buf, len, vcpud_v1_PostedRange_fields,
+                       &req) ||
+        !handler_vm(&h, req.vm_id))
+        return;
+    int rc = add ? vcpud_vm_add_posted(h.vm->vm, req.pio, req.start,
+                                       req.length, &h.err)
+                 : vcpud_vm_remove_posted(h.vm->vm, req.pio, req.start,
+                                          req.length, &h.err);
+    handler_finish(&h, rc, vcpud_v1_Empty_fields, &empty);
+}
+
+void m_add_posted_range(struct rpc_call *call, const uint8_t *buf,
+                        size_t len)
+{
+    posted_range(call, buf, len, true);
+}
+
+void m_remove_posted_range(struct rpc_call *call, const uint8_t *buf,
+                           size_t len)
+{
+    posted_range(call, buf, len, false);
+}

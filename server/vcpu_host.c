@@ -36,6 +36,8 @@ struct vcpu_host {
 
     bool has_stash;         /* an exit nobody received */
     struct vcpud_exit stash;
+    /* Its posted writes: the vCPU's own buffer is reused by the next run. */
+    struct vcpud_posted_write stash_posted[VCPUD_POSTED_MAX];
 
     struct rpc_call *parked; /* a Run that came while SENDING */
     vcpud_v1_RunRequest *parked_req;
@@ -381,8 +383,11 @@ void host_on_run_sent(struct rpc_call *call, bool ok)
     /* A CANCELED exit we caused because the caller left tells nobody
      * anything; any other exit is kept so the next driver sees it. */
     bool ours = h->exit.kind == VCPUD_EXIT_CANCELED && h->caller_gone;
-    if (!ok && !ours) {
+    if (!ok && (!ours || h->exit.nposted)) {
         h->stash = h->exit;
+        memcpy(h->stash_posted, h->exit.posted,
+               h->exit.nposted * sizeof(h->stash_posted[0]));
+        h->stash.posted = h->stash_posted;
         h->has_stash = true;
     }
     h->state = HOST_IDLE;

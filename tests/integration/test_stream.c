@@ -262,6 +262,78 @@ static void controller_killed_mid_stream(void **state)
     assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
 }
 
+/* Posted writes over unary Run: each batch arrives with the answered exit
+ * that follows it, in guest order. */
+static void posted_writes_with_answered_exits(void **state)
+{
+    (void)state;
+    struct vcpud_client_status st = {0};
+    uint32_t vm = guest_vm(cli, GUEST(posted_mix), VCPUD_MODE_LONG, false);
+    assert_ok(vcpud_client_add_posted(cli, vm, false, 0xd0000000, 0x1000,
+                                      &st),
+              &st);
+    assert_status(ST_ALREADY_EXISTS,
+                  vcpud_client_add_posted(cli, vm, false, 0xd0000800, 16,
+                                          &st),
+                  &st, "overlaps");
+    assert_status(ST_INVALID_ARGUMENT,
+                  vcpud_client_add_posted(cli, vm, false, 0x1000, 16, &st),
+                  &st, "RAM");
+    static struct vcpud_posted_write buf[VCPUD_POSTED_MAX];
+    const uint64_t zero = 0;
+    struct vcpud_client_run req = {.posted = buf,
+                                   .posted_cap = VCPUD_POSTED_MAX};
+    uint32_t next = 0;
+    for (int batch = 0; batch < 5; batch++) {
+        struct vcpud_exit x = run_expect(cli, vm, &req, VCPUD_EXIT_IO_IN);
+        assert_int_equal(10, x.nposted);
+        for (uint32_t i = 0; i < x.nposted; i++, next++) {
+            assert_false(x.posted[i].pio);
+            assert_int_equal(0xd0000000, x.posted[i].addr);
+            assert_int_equal(next, x.posted[i].data);
+        }
+        req.result = VCPUD_RESULT_IO;
+        req.io_values = &zero;
+        req.io_count = 1;
+    }
+    struct vcpud_exit x = run_expect(cli, vm, &req, VCPUD_EXIT_IO_OUT);
+    assert_int_equal(0, x.nposted);
+    assert_int_equal(50, next);
+    assert_ok(vcpud_client_remove_posted(cli, vm, false, 0xd0000000, 0x1000,
+                                         &st),
+              &st);
+    assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
+}
+
+/* Over the stream: 1200 posted writes, MMIO and port interleaved, none
+ * lost or reordered across POSTED exits. */
+static void posted_writes_over_the_stream(void **state)
+{
+    (void)state;
+    struct vcpud_client_status st = {0};
+    uint32_t vm = guest_vm(cli, GUEST(posted), VCPUD_MODE_LONG, false);
+    assert_ok(vcpud_client_add_posted(cli, vm, false, 0xd0000000, 0x1000,
+                                      &st),
+              &st);
+    assert_ok(vcpud_client_add_posted(cli, vm, true, 0x80, 1, &st), &st);
+    struct vcpud_stream *s;
+    assert_ok(vcpud_client_attach(cli, vm, 0, NULL, &s, &st), &st);
+    uint32_t seen = 0;
+    struct vcpud_exit x;
+    do {
+        assert_ok(vcpud_stream_run(s, NULL, &x, NULL, NULL, &st), &st);
+        for (uint32_t i = 0; i < x.nposted; i++, seen++) {
+            assert_int_equal(seen % 2 == 1, x.posted[i].pio);
+            assert_int_equal(seen % 2 ? (seen / 2) & 0xff : seen / 2,
+                             x.posted[i].data);
+        }
+    } while (x.kind == VCPUD_EXIT_POSTED);
+    assert_int_equal(VCPUD_EXIT_IO_OUT, x.kind);
+    assert_int_equal(1200, seen);
+    assert_ok(vcpud_stream_close(s, &st), &st);
+    assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
+}
+
 int main(int argc, char **argv)
 {
     self_path = argv[0];
@@ -279,6 +351,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(cancel_and_time_limit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(controller_killed_mid_stream, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(posted_writes_with_answered_exits,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(posted_writes_over_the_stream, setup,
                                         teardown),
     };
     return itest_main(argc, argv, "integration-stream", tests,

@@ -235,6 +235,27 @@ GUEST posted
     hlt
 END posted
 
+/* 50 posted 4-byte MMIO writes of 0..49 to 0xd0000000, with an ordinary
+ * IN from port 0x20 after every tenth, then an OUT to 0x10 and hlt: the
+ * posted writes must arrive in order, each batch with the exit after it. */
+GUEST posted_mix
+    mov rdi, 0xd0000000
+    xor ecx, ecx
+1:  mov [rdi], ecx
+    inc ecx
+    mov eax, ecx
+    xor edx, edx
+    mov ebx, 10
+    div ebx
+    test edx, edx
+    jnz 2f
+    in al, 0x20
+2:  cmp ecx, 50
+    jne 1b
+    out 0x10, al
+    hlt
+END posted_mix
+
 /* MMIO writes then reads of every size at 0xd0000000 (no RAM there). */
 GUEST mmio
     mov rdi, 0xd0000000

@@ -39,5 +39,6 @@ GUEST_DECLARE(rom_write);
 GUEST_DECLARE(apic_irq);
 GUEST_DECLARE(flag_wait);
 GUEST_DECLARE(posted);
+GUEST_DECLARE(posted_mix);
 
 #endif
