@@ -96,6 +96,7 @@ int main(int argc, char **argv)
         .cq_threads = o.cq_threads,
         .max_message = o.max_message,
         .keepalive_ms = o.keepalive_ms,
+        .keepalive_timeout_ms = o.keepalive_timeout_ms,
     };
     struct rpc_server *srv;
     int status = 0;

@@ -27,6 +27,8 @@ static const char usage[] =
     "  --max-message SIZE     largest request accepted (default 4M)\n"
     "  --cq-threads N         gRPC completion-queue threads (default 2)\n"
     "  --keepalive-ms N       ping idle controllers (default 2000)\n"
+    "  --keepalive-timeout-ms N  drop one that has not answered a ping\n"
+    "                         by then (default 5000)\n"
     "  --grace-ms N           on SIGTERM, time for calls to finish (2000)\n"
     "  --help\n"
     "SIZE takes K, M or G.\n";
@@ -73,11 +75,13 @@ int options_parse(int argc, char **argv, struct options *o)
         .max_message = 4u << 20,
         .cq_threads = 2,
         .keepalive_ms = 2000,
+        .keepalive_timeout_ms = 5000,
         .grace_ms = 2000,
     };
     enum {
         O_LISTEN = 256, O_BACKEND, O_TOKENS, O_HTTP, O_VMS, O_VCPUS, O_MEMVM,
-        O_MEMTOTAL, O_MSG, O_CQ, O_KEEPALIVE, O_GRACE, O_HELP
+        O_MEMTOTAL, O_MSG, O_CQ, O_KEEPALIVE, O_KEEPALIVE_TIMEOUT, O_GRACE,
+        O_HELP
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -91,6 +95,7 @@ int options_parse(int argc, char **argv, struct options *o)
         {"max-message", required_argument, NULL, O_MSG},
         {"cq-threads", required_argument, NULL, O_CQ},
         {"keepalive-ms", required_argument, NULL, O_KEEPALIVE},
+        {"keepalive-timeout-ms", required_argument, NULL, O_KEEPALIVE_TIMEOUT},
         {"grace-ms", required_argument, NULL, O_GRACE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -148,6 +153,11 @@ int options_parse(int argc, char **argv, struct options *o)
             if (parse_uint(optarg, 3600000, &v) < 0 || v < 100)
                 bad = "--keepalive-ms takes 100..3600000";
             o->keepalive_ms = (int)v;
+            break;
+        case O_KEEPALIVE_TIMEOUT:
+            if (parse_uint(optarg, 3600000, &v) < 0 || v < 100)
+                bad = "--keepalive-timeout-ms takes 100..3600000";
+            o->keepalive_timeout_ms = (int)v;
             break;
         case O_GRACE:
             if (parse_uint(optarg, 600000, &v) < 0)

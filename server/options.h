@@ -18,6 +18,7 @@ struct options {
     size_t max_message;
     int cq_threads;
     int keepalive_ms;
+    int keepalive_timeout_ms;
     int grace_ms;
 };
 

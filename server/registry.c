@@ -82,7 +82,7 @@ int registry_create_vm(struct registry *reg, const char *tenant,
                        struct vcpud_err *err)
 {
     if (cfg->max_vcpus > reg->lim.max_vcpus_per_vm)
-        return vcpud_err_set(err, -EINVAL,
+        return vcpud_err_set(err, -ENOSPC,
                              "max_vcpus %u is above this server's limit of "
                              "%u per VM",
                              cfg->max_vcpus, reg->lim.max_vcpus_per_vm);

@@ -52,6 +52,7 @@ struct rpc_server_config {
     int cq_threads;            /* completion-queue threads, >= 1 */
     size_t max_message;        /* receive bound in bytes */
     int keepalive_ms;          /* ping idle peers this often */
+    int keepalive_timeout_ms;  /* and drop those that do not answer */
     int *ports;                /* optional: the TCP port each address got
                                 * (port 0 asks for a free one) */
 };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pb_convert.h"
 #include "status.h"
@@ -178,18 +179,50 @@ static void run_failed(struct vcpu_host *h, struct rpc_call *call,
     host_stream_send(h, call, &resp);
 }
 
+/*
+ * Short calls (GetRegs, Snapshot, ...) hold the vCPU for microseconds; a
+ * run that meets one waits for it rather than fail – failing after the
+ * answer was applied would leave the caller unable to tell whether to
+ * resend it. Runs never meet runs here: the host admits one at a time.
+ */
+#define BUSY_WAIT_US 50
+#define BUSY_WAIT_MAX 20000 /* one second */
+
 static int apply_result(struct vcpud_vcpu *cpu, const vcpud_v1_RunRequest *req,
                         struct vcpud_err *err)
 {
-    switch (req->which_result) {
-    case vcpud_v1_RunRequest_io_tag:
-        return vcpud_vcpu_set_io_result(cpu, req->result.io.values,
-                                        req->result.io.values_count, err);
-    case vcpud_v1_RunRequest_mmio_tag:
-        return vcpud_vcpu_set_mmio_result(cpu, req->result.mmio.value, err);
-    default:
-        return 0;
+    int rc = 0;
+    for (int i = 0; i < BUSY_WAIT_MAX; i++) {
+        switch (req->which_result) {
+        case vcpud_v1_RunRequest_io_tag:
+            rc = vcpud_vcpu_set_io_result(cpu, req->result.io.values,
+                                          req->result.io.values_count, err);
+            break;
+        case vcpud_v1_RunRequest_mmio_tag:
+            rc = vcpud_vcpu_set_mmio_result(cpu, req->result.mmio.value,
+                                            err);
+            break;
+        default:
+            return 0;
+        }
+        if (rc != -EBUSY)
+            break;
+        usleep(BUSY_WAIT_US);
     }
+    return rc;
+}
+
+static int run_when_free(struct vcpud_vcpu *cpu,
+                         const struct vcpud_run_opts *opts,
+                         struct vcpud_exit *x, struct vcpud_err *err)
+{
+    int rc = -EBUSY;
+    for (int i = 0; i < BUSY_WAIT_MAX && rc == -EBUSY; i++) {
+        if (i)
+            usleep(BUSY_WAIT_US);
+        rc = vcpud_vcpu_run(cpu, opts, x, err);
+    }
+    return rc;
 }
 
 /*
@@ -449,7 +482,7 @@ static void *host_thread(void *arg)
         struct vcpud_err err = {0};
         /* No cpu_lock here: host_stop joins this thread before it takes
          * the vCPU away. */
-        int rc = vcpud_vcpu_run(h->cpu, &opts, &x, &err);
+        int rc = run_when_free(h->cpu, &opts, &x, &err);
 
         pthread_mutex_lock(&h->lock);
         struct rpc_call *call = h->call;

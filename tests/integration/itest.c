@@ -72,9 +72,16 @@ void server_start(struct server *s, const char *transport,
         snprintf(listen, sizeof(listen), "127.0.0.1:0");
         snprintf(prefix, sizeof(prefix), "127.0.0.1:");
     }
-    const char *argv[32] = {VCPUD_SERVER_PATH, "--listen", listen,
-                            "--keepalive-ms", "500", "--grace-ms", "1000"};
-    size_t n = 7;
+    const char *argv[32] = {VCPUD_SERVER_PATH,
+                            "--listen",
+                            listen,
+                            "--keepalive-ms",
+                            "500",
+                            "--keepalive-timeout-ms",
+                            "1000",
+                            "--grace-ms",
+                            "1000"};
+    size_t n = 9;
     for (size_t i = 0; extra && extra[i] && n < 30; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;

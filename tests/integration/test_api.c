@@ -181,7 +181,7 @@ static void vcpu_bad_requests(void **state)
                   &st, "mode 0");
     struct vcpud_vm_config big = {.max_vcpus = 60};
     uint32_t id;
-    assert_status(ST_INVALID_ARGUMENT,
+    assert_status(ST_RESOURCE_EXHAUSTED,
                   vcpud_client_create_vm(c, &big, &id, &st), &st, "limit");
     const struct vcpud_client_run lim = {.timeout_ms = 100000000000ull};
     struct vcpud_exit x;
