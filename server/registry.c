@@ -81,6 +81,12 @@ int registry_create_vm(struct registry *reg, const char *tenant,
                        const struct vcpud_vm_config *cfg, uint32_t *id,
                        struct vcpud_err *err)
 {
+    /* Outside the contract's range is the caller's error; inside it but
+     * above this server's setting is a limit reached. */
+    if (cfg->max_vcpus > VCPUD_VM_MAX_VCPUS_LIMIT)
+        return vcpud_err_set(err, -EINVAL,
+                             "max_vcpus %u is above %u", cfg->max_vcpus,
+                             VCPUD_VM_MAX_VCPUS_LIMIT);
     if (cfg->max_vcpus > reg->lim.max_vcpus_per_vm)
         return vcpud_err_set(err, -ENOSPC,
                              "max_vcpus %u is above this server's limit of "

@@ -46,14 +46,21 @@ function rodata(obj) {
 
 let cache = null;
 
-// guest('io_in') -> Buffer with the code to load at 0x1000.
-function guest(name) {
+// Runs nm and objcopy synchronously, which blocks the event loop for
+// seconds in the nested QEMU guest: long enough to miss vcpud's keepalive
+// pings (2 s) and lose the connection. So call it before connecting.
+function loadGuests() {
   if (!cache) {
     const buildDir = process.env.VCPUD_BUILD_DIR;
     if (!buildDir) throw new Error('VCPUD_BUILD_DIR is not set');
     const obj = findObject(buildDir);
     cache = { syms: symbols(obj), data: rodata(obj) };
   }
+}
+
+// guest('io_in') -> Buffer with the code to load at 0x1000.
+function guest(name) {
+  loadGuests();
   const start = cache.syms.get(`guest_${name}_start`);
   const end = cache.syms.get(`guest_${name}_end`);
   if (start === undefined || end === undefined || end <= start || end > cache.data.length) {
@@ -62,4 +69,4 @@ function guest(name) {
   return Buffer.from(cache.data.subarray(start, end));
 }
 
-module.exports = { guest };
+module.exports = { guest, loadGuests };

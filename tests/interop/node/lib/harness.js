@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const { Client, grpc, u64 } = require('./vcpud');
-const { guest } = require('./guests');
+const { guest, loadGuests } = require('./guests');
 const { startServer } = require('./server');
 
 const GUEST_LOAD = 0x1000;
@@ -19,6 +19,7 @@ const TABLES = 0x100000;
 // clean shutdown (exit 0, unix socket removed, as the README promises) is
 // part of every test. A failure inside fn wins over a failed shutdown.
 async function withServer(fn, { transport = 'unix', args = [] } = {}) {
+  loadGuests();
   const srv = await startServer(transport, args);
   const api = new Client(srv.address);
   let failure = null;
@@ -34,7 +35,11 @@ async function withServer(fn, { transport = 'unix', args = [] } = {}) {
   } catch (err) {
     failure ??= err;
   }
-  if (failure) throw failure;
+  if (failure) {
+    // The server's side of the story (its log is one line when all is well).
+    console.error(`vcpud log (${srv.address}):\n${srv.log()}`);
+    throw failure;
+  }
   assert.equal(code, 0, `vcpud exited with status ${code} after SIGTERM; its log:\n${srv.log()}`);
   if (srv.socketPath) {
     assert.ok(!fs.existsSync(srv.socketPath), `vcpud left ${srv.socketPath} behind`);
@@ -123,6 +128,7 @@ async function expectStatus(promise, name, re) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 module.exports = {
+  grpc,
   GUEST_LOAD,
   RAM_SIZE,
   E,

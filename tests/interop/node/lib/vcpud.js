@@ -46,6 +46,16 @@ class Client {
     }
   }
 
+  // A Run the caller can abandon: cancel() resets the HTTP/2 stream, which
+  // the contract says cancels the guest.
+  startRun(req) {
+    let call;
+    const promise = new Promise((resolve, reject) => {
+      call = this.grpc.Run(req, deadline(), (err, res) => (err ? reject(err) : resolve(res)));
+    });
+    return { promise, cancel: () => call.cancel() };
+  }
+
   close() {
     this.grpc.close();
   }
