@@ -34,4 +34,11 @@ echo "== KVM tests"
 echo "== integration tests (vcpud + C client on TCP and unix sockets)"
 "$root/tests/run-kvm-tests.sh" --label integration "$build" || status=1
 
+# Independent gRPC stacks against the same contract. npm needs the network,
+# which the nested guest does not have: install on the host first.
+echo "== interop: Node @grpc/grpc-js"
+"$root/tests/interop/node/setup.sh"
+"$root/tests/nested/kvm-exec.sh" --workdir "$root" --share "$build" -- \
+    "$root/tests/interop/node/run.sh" "$build" || status=1
+
 exit $status
