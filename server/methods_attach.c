@@ -142,6 +142,8 @@ void m_attach(struct rpc_call *call, const uint8_t *buf, size_t len)
     }
     if (vcpud_pb_decode(vcpud_v1_AttachRequest_fields, buf, len, req, &err) <
         0) {
+        if (host)
+            host_detach(host, call);
         status_fail(call, &err);
     } else if (!host) {
         if (req->which_command == vcpud_v1_AttachRequest_open_tag)
@@ -161,10 +163,12 @@ void m_attach(struct rpc_call *call, const uint8_t *buf, size_t len)
             state_command(host, call, req);
             break;
         case vcpud_v1_AttachRequest_open_tag:
+            host_detach(host, call);
             status_failf(call, GRPC_STATUS_FAILED_PRECONDITION, -EPROTO,
                          "the stream is already open");
             break;
         default:
+            host_detach(host, call);
             status_failf(call, GRPC_STATUS_INVALID_ARGUMENT, -EINVAL,
                          "an Attach request needs a command");
             break;

@@ -320,12 +320,14 @@ static void submit_run(struct vcpu_host *h, struct rpc_call *call,
     if (h->state == HOST_RUNNING ||
         (h->state == HOST_SENDING && h->parked)) {
         pthread_mutex_unlock(&h->lock);
-        if (stream)
+        if (stream) {
+            /* Ending the stream must also let go of its guest. */
+            host_detach(h, call);
             rpc_call_finish(call, GRPC_STATUS_FAILED_PRECONDITION,
                             "a run command came before the previous run's "
                             "exit: one run at a time",
                             -EBUSY);
-        else
+        } else
             status_failf(call, GRPC_STATUS_FAILED_PRECONDITION, -EBUSY,
                          "vCPU %u of VM %u is being run by another call; "
                          "one driver at a time",

@@ -117,6 +117,21 @@ int vcpud_vm_add_region(struct vcpud_vm *vm, uint32_t slot, uint64_t gpa,
             goto out;
         }
     }
+    /* RAM over a posted range would silently stop its posting. */
+    pthread_mutex_lock(&vm->posted_lock);
+    for (uint32_t i = 0; i < VCPUD_VM_MAX_POSTED && rc == 0; i++) {
+        const struct vcpud_posted_range *p = &vm->posted[i];
+        if (p->used && !p->pio && gpa < p->start + p->len &&
+            p->start < gpa + size)
+            rc = vcpud_err_set(err, -EEXIST,
+                               "0x%" PRIx64 "+0x%" PRIx64
+                               " overlaps the posted MMIO range 0x%" PRIx64
+                               "+0x%" PRIx64,
+                               gpa, size, p->start, p->len);
+    }
+    pthread_mutex_unlock(&vm->posted_lock);
+    if (rc < 0)
+        goto out;
     /* NORESERVE: a large sparse guest costs only the pages it touches. */
     void *host = mmap(NULL, size, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -132,6 +132,7 @@ module.exports = {
   GUEST_LOAD,
   RAM_SIZE,
   E,
+  ERRNO_CLASS,
   withServer,
   guestVm,
   guest,
