@@ -34,6 +34,9 @@ struct registered {
 
 struct rpc_server {
     grpc_server *server;
+    /* Calls to methods nobody registered: without a request for them they
+     * would hang until their deadline instead of hearing UNIMPLEMENTED. */
+    struct registered unknown;
     grpc_completion_queue *cq;
     void *app;
     struct registered *methods;
@@ -53,6 +56,7 @@ struct rpc_call {
     grpc_call *call;
     gpr_timespec deadline;
     grpc_metadata_array md;
+    grpc_call_details call_details; /* unregistered calls only */
     grpc_byte_buffer *payload; /* request of unary/server-stream calls */
     grpc_byte_buffer *recv;    /* client-stream message being received */
     int close_cancelled;       /* filled by RECV_CLOSE_ON_SERVER */
@@ -94,6 +98,7 @@ static void call_free(struct rpc_call *c)
     if (c->recv)
         grpc_byte_buffer_destroy(c->recv);
     grpc_metadata_array_destroy(&c->md);
+    grpc_call_details_destroy(&c->call_details);
     if (c->finishing) {
         grpc_slice_unref(c->details);
         if (c->has_trailer) {
@@ -400,11 +405,18 @@ static void request_call(struct rpc_server *srv, const struct registered *reg)
     c->t_close = (struct rpc_tag){TAG_CLOSE, c};
     c->t_recv = (struct rpc_tag){TAG_RECV, c};
     c->t_send = (struct rpc_tag){TAG_SEND, c};
-    bool payload = reg->m->kind == RPC_UNARY ||
-                   reg->m->kind == RPC_SERVER_STREAM;
-    grpc_call_error e = grpc_server_request_registered_call(
-        srv->server, reg->handle, &c->call, &c->deadline, &c->md,
-        payload ? &c->payload : NULL, srv->cq, srv->cq, &c->t_new);
+    grpc_call_details_init(&c->call_details);
+    grpc_call_error e;
+    if (reg == &srv->unknown) {
+        e = grpc_server_request_call(srv->server, &c->call, &c->call_details,
+                                     &c->md, srv->cq, srv->cq, &c->t_new);
+    } else {
+        bool payload = reg->m->kind == RPC_UNARY ||
+                       reg->m->kind == RPC_SERVER_STREAM;
+        e = grpc_server_request_registered_call(
+            srv->server, reg->handle, &c->call, &c->deadline, &c->md,
+            payload ? &c->payload : NULL, srv->cq, srv->cq, &c->t_new);
+    }
     if (e != GRPC_CALL_OK) {
         c->reg = NULL;
         call_free(c);
@@ -432,8 +444,14 @@ static void on_new(struct rpc_call *c, bool ok)
     op.data.recv_close_on_server.cancelled = &c->close_cancelled;
     start_one(c, &op, &c->t_close);
 
-    if (c->reg->m->kind == RPC_CLIENT_STREAM ||
-        c->reg->m->kind == RPC_BIDI_STREAM) {
+    if (c->reg == &c->srv->unknown) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "vcpud has no method %.*s",
+                 (int)GRPC_SLICE_LENGTH(c->call_details.method),
+                 (const char *)GRPC_SLICE_START_PTR(c->call_details.method));
+        rpc_call_finish(c, GRPC_STATUS_UNIMPLEMENTED, msg, 0);
+    } else if (c->reg->m->kind == RPC_CLIENT_STREAM ||
+               c->reg->m->kind == RPC_BIDI_STREAM) {
         post_recv(c);
     } else if (!c->payload) {
         rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT,
@@ -628,6 +646,10 @@ int rpc_server_start(const struct rpc_server_config *cfg,
     for (size_t i = 0; i < nmethods; i++)
         for (int k = 0; k < REQUESTS_PER_METHOD; k++)
             request_call(srv, &regs[i]);
+    static const struct rpc_method unknown = {.path = "(unregistered)",
+                                              .kind = RPC_BIDI_STREAM};
+    srv->unknown.m = &unknown;
+    request_call(srv, &srv->unknown);
     for (int i = 0; i < cfg->cq_threads; i++) {
         if (pthread_create(&threads[srv->nthreads], NULL, cq_thread, srv) ==
             0)
