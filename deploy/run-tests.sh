@@ -36,6 +36,10 @@ echo "== integration tests (vcpud + C client on TCP and unix sockets)"
 
 # Independent gRPC stacks against the same contract. npm needs the network,
 # which the nested guest does not have: install on the host first.
+echo "== interop: Python grpcio (Debian's, /usr/bin/python3)"
+"$root/tests/nested/kvm-exec.sh" --workdir "$root" --share "$build" -- \
+    "$root/tests/interop/python/run.sh" "$build" || status=1
+
 echo "== interop: Node @grpc/grpc-js"
 "$root/tests/interop/node/setup.sh"
 "$root/tests/nested/kvm-exec.sh" --workdir "$root" --share "$build" -- \

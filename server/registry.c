@@ -246,6 +246,12 @@ int registry_add_region(struct registry *reg, struct vm_entry *e,
                         uint32_t slot, uint64_t gpa, uint64_t size,
                         uint32_t flags, struct vcpud_err *err)
 {
+    /* The contract's range first: out of it is the caller's error
+     * whatever this server's limits are. */
+    if (size == 0 || size > VCPUD_REGION_SIZE_MAX)
+        return vcpud_err_set(err, -EINVAL,
+                             "region size %" PRIu64 " is not in 1..%llu",
+                             size, (unsigned long long)VCPUD_REGION_SIZE_MAX);
     pthread_mutex_lock(&e->lock);
     uint64_t vm_mem = vcpud_vm_memory_size(e->vm);
     int rc = 0;

@@ -48,7 +48,23 @@ struct rpc_server {
     pthread_cond_t cond;
     bool shutdown_done;
     bool stopping;
+    /* Every batch starts under the read side; the queue is shut down under
+     * the write side, after which no batch may start (a late completion
+     * would otherwise post a receive on a queue already shutting down). */
+    pthread_rwlock_t batch_lock;
+    bool cq_closed;
 };
+
+static grpc_call_error start_batch(struct rpc_server *srv, grpc_call *call,
+                                   const grpc_op *ops, size_t n, void *tag)
+{
+    pthread_rwlock_rdlock(&srv->batch_lock);
+    grpc_call_error e = srv->cq_closed
+                            ? GRPC_CALL_ERROR_ALREADY_FINISHED
+                            : grpc_call_start_batch(call, ops, n, tag, NULL);
+    pthread_rwlock_unlock(&srv->batch_lock);
+    return e;
+}
 
 struct rpc_call {
     struct rpc_server *srv;
@@ -230,8 +246,7 @@ static int pump_locked(struct rpc_call *c)
     c->in_flight = NULL;
     c->refs++;
     c->send_busy = true;
-    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->t_send,
-                                              NULL);
+    grpc_call_error e = start_batch(c->srv, c->call, ops, n, &c->t_send);
     /* The byte buffer is ours again once the batch is done (or refused). */
     if (e != GRPC_CALL_OK) {
         if (bb)
@@ -361,7 +376,7 @@ static void start_one(struct rpc_call *c, const grpc_op *op,
 {
     pthread_mutex_lock(&c->lock);
     c->refs++;
-    if (grpc_call_start_batch(c->call, op, 1, tag, NULL) != GRPC_CALL_OK)
+    if (start_batch(c->srv, c->call, op, 1, tag) != GRPC_CALL_OK)
         c->refs--;
     pthread_mutex_unlock(&c->lock);
 }
@@ -575,6 +590,7 @@ int rpc_server_start(const struct rpc_server_config *cfg,
     srv->shutdown_tag.kind = TAG_SHUTDOWN;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->cond, NULL);
+    pthread_rwlock_init(&srv->batch_lock, NULL);
 
     /* Keepalive pings are how a frozen or unplugged controller is noticed;
      * without them a dead peer holds its vCPU forever. */
@@ -637,6 +653,7 @@ int rpc_server_start(const struct rpc_server_config *cfg,
         grpc_completion_queue_destroy(srv->cq);
         pthread_mutex_destroy(&srv->lock);
         pthread_cond_destroy(&srv->cond);
+        pthread_rwlock_destroy(&srv->batch_lock);
         free(regs);
         free(threads);
         free(srv);
@@ -700,12 +717,16 @@ void rpc_server_finish_shutdown(struct rpc_server *srv, int grace_ms)
 void rpc_server_destroy(struct rpc_server *srv)
 {
     grpc_server_destroy(srv->server);
+    pthread_rwlock_wrlock(&srv->batch_lock);
+    srv->cq_closed = true;
     grpc_completion_queue_shutdown(srv->cq);
+    pthread_rwlock_unlock(&srv->batch_lock);
     for (int i = 0; i < srv->nthreads; i++)
         pthread_join(srv->threads[i], NULL);
     grpc_completion_queue_destroy(srv->cq);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->cond);
+    pthread_rwlock_destroy(&srv->batch_lock);
     free(srv->methods);
     free(srv->threads);
     free(srv);

@@ -70,10 +70,16 @@ class Server:
     def stub(self):
         return pb_grpc.VcpudStub(self.channel())
 
-    def stop(self, sig=signal.SIGTERM):
+    def stop(self, sig=signal.SIGTERM, close_channels=True):
         """Signal the server and return its exit status (negative: killed
-        by that signal, as subprocess reports it). Channels stay open until
-        the server is gone: an idle connection must not hold up shutdown."""
+        by that signal, as subprocess reports it).
+
+        Channels are closed first, as a controller that is done would: an
+        idle grpcio channel does not poll its socket, so it never acks the
+        server's GOAWAY ping and costs the server its whole --grace-ms.
+        close_channels=False keeps them open to test exactly that."""
+        if close_channels:
+            self._close_channels()
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
@@ -84,10 +90,13 @@ class Server:
             raise AssertionError("vcpud did not stop within %.0f s:\n%s"
                                  % (STOP_TIMEOUT, self.log()))
         finally:
-            for ch in self.channels:
-                ch.close()
-            self.channels = []
+            self._close_channels()
         return self.proc.returncode
+
+    def _close_channels(self):
+        for ch in self.channels:
+            ch.close()
+        self.channels = []
 
     def cleanup(self):
         if self.proc.poll() is None:

@@ -3,6 +3,7 @@ C integration tests load them (tests/integration/itest.c), and assertions
 on exits and statuses."""
 
 import os
+import time
 import unittest
 
 import grpc
@@ -15,7 +16,7 @@ BUILD_DIR = os.environ.get("VCPUD_BUILD_DIR", "")
 VCPUD = os.path.join(BUILD_DIR, "server", "vcpud")
 
 CALL_TIMEOUT = 60.0  # per call; see server.py for why so long
-CHUNK = 32768        # the contract's bound on WriteMemoryChunk/MemoryChunk data
+CHUNK = 32768        # the bound on WriteMemoryChunk and MemoryChunk data
 RAM_SIZE = 0x200000  # the C tests' layout: RAM at 0, tables at 1 MiB
 TABLES = 0x100000
 STACK = 0x8000
@@ -51,12 +52,10 @@ class _Timed:
         kw.setdefault("timeout", CALL_TIMEOUT)
         return self._m.future(req, **kw)
 
-    def with_call(self, req, **kw):
-        kw.setdefault("timeout", CALL_TIMEOUT)
-        return self._m.with_call(req, **kw)
-
 
 class Client:
+    """A stub whose every method is _Timed."""
+
     def __init__(self, stub):
         self._stub = stub
 
@@ -69,13 +68,19 @@ class VcpudTest(unittest.TestCase):
     server_args = ()
 
     def setUp(self):
+        # Where a slow test spent its time, for the runner to show.
+        self.phases = [("start", time.monotonic())]
         self.server = Server(VCPUD, self.transport, self.server_args)
         self.addCleanup(self.server.cleanup)
+        self.phases.append(("connect", time.monotonic()))
         self.c = self.client()
+        self.phases.append(("test", time.monotonic()))
 
     def tearDown(self):
+        self.phases.append(("stop", time.monotonic()))
         # Here rather than in a cleanup so a bad exit fails the test.
         rc = self.server.stop()
+        self.phases.append(("end", time.monotonic()))
         self.assertEqual(0, rc, "vcpud exited with %s on SIGTERM; its log:\n%s"
                          % (rc, self.server.log()))
 
@@ -114,6 +119,46 @@ class VcpudTest(unittest.TestCase):
                          "unexpected exit: %s" % x)
         return x
 
+    def start_spinning(self, vm, c=None):
+        """A Run of the `spin` guest, in flight once this returns."""
+        run = (c or self.c).Run.future(pb.RunRequest(vm_id=vm, vcpu_id=0))
+        self.wait_running(vm, lambda: run.done() and
+                          str(run.exception() or run.result()))
+        return run
+
+    def wait_running(self, vm, ended=lambda: None):
+        """Until vCPU 0 of (vm) runs: GetRegs is refused as busy then (and a
+        Run that meets a GetRegs waits for it, so polling is harmless).
+        (ended)() says how the Run ended, if it did, to fail early."""
+        probe = pb.VcpuRef(vm_id=vm, vcpu_id=0)
+        deadline = time.monotonic() + CALL_TIMEOUT
+        while time.monotonic() < deadline:
+            how = ended()
+            if how:
+                self.fail("the Run ended before it was seen running: " + how)
+            try:
+                self.c.GetRegs(probe)
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    return
+                raise
+            time.sleep(0.02)
+        self.fail("the Run never started")
+
+    def retry_busy(self, fn, *args, **kw):
+        """(fn)(*args, **kw), again every 20 ms while it fails with
+        FAILED_PRECONDITION, for up to CALL_TIMEOUT: the server lets go of
+        a departed caller's vCPU on its own schedule."""
+        deadline = time.monotonic() + CALL_TIMEOUT
+        while True:
+            try:
+                return fn(*args, **kw)
+            except grpc.RpcError as e:
+                if (e.code() != grpc.StatusCode.FAILED_PRECONDITION
+                        or time.monotonic() > deadline):
+                    raise
+            time.sleep(0.02)
+
     def regs(self, vm, vcpu=0, c=None):
         return (c or self.c).GetRegs(pb.VcpuRef(vm_id=vm, vcpu_id=vcpu))
 
@@ -145,13 +190,14 @@ class VcpudTest(unittest.TestCase):
     # ---- statuses ----
 
     def assertStatus(self, code, fn, req, needle=None, errno_in=None):
-        """(fn)(req) must fail with (code), a message containing (needle),
-        and the `vcpud-errno` trailer: a negative errno, one of (errno_in)
-        when given. Returns the error for further checks."""
+        """(fn)(req) must fail with (code) (or one of a tuple of codes), a
+        message containing (needle), and the `vcpud-errno` trailer: a
+        negative errno, one of (errno_in) when given. Returns the error."""
         with self.assertRaises(grpc.RpcError) as cm:
             fn(req)
         e = cm.exception
-        self.assertEqual(code, e.code(), "details: %s" % e.details())
+        codes = code if isinstance(code, tuple) else (code,)
+        self.assertIn(e.code(), codes, "details: %s" % e.details())
         if needle is not None:
             self.assertIn(needle, e.details())
         trailer = dict(e.trailing_metadata() or ())
