@@ -1,0 +1,8 @@
+/* grpc_bare.h: what the bare gRPC server and its clients agree on. */
+#ifndef VCPUD_BENCH_GRPC_BARE_H
+#define VCPUD_BENCH_GRPC_BARE_H
+
+#define BENCH_GRPC_UNARY "/vcpud.bench.Bench/Empty" /* empty in, empty out */
+#define BENCH_GRPC_STREAM "/vcpud.bench.Bench/Echo" /* bidi, echoes */
+
+#endif

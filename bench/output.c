@@ -1,0 +1,193 @@
+/* output.c: the rows of one run, their ratios, and printing them as a
+ * table or as JSON lines. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define MAX_ROWS 64
+
+static struct bench_row rows[MAX_ROWS];
+static size_t nrows;
+static const char *only;  /* comma-separated groups and row names */
+static const char *group; /* the group running now */
+
+static bool listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, name, n) == 0)
+            return true;
+        p += len + (p[len] == ',');
+    }
+    return false;
+}
+
+void bench_rows_only(const char *list)
+{
+    only = list;
+}
+
+bool bench_rows_group(const char *name, bool is_group(const char *))
+{
+    group = name;
+    if (!only || listed(only, name))
+        return true;
+    /* A row name in the list: run every group, keep only that row. */
+    for (const char *p = only; *p;) {
+        size_t len = strcspn(p, ",");
+        char item[BENCH_NAME_MAX];
+        snprintf(item, sizeof(item), "%.*s", (int)len, p);
+        if (!is_group(item))
+            return true;
+        p += len + (p[len] == ',');
+    }
+    return false;
+}
+
+struct bench_row *bench_rows_add(const char *name, const char *transport)
+{
+    if (only && !listed(only, name) && !(group && listed(only, group)))
+        return NULL;
+    if (nrows == MAX_ROWS) {
+        fprintf(stderr, "vcpud_bench: more than %d rows; %s dropped\n",
+                MAX_ROWS, name);
+        return NULL;
+    }
+    struct bench_row *r = &rows[nrows++];
+    bench_row_init(r, name, transport);
+    return r;
+}
+
+/* The ratios the issue asks for: (row) ÷ the sum of (den), medians of the
+ * same transport (the in-process "none" rows stand in for every one). */
+static const struct ratio_def {
+    const char *row;
+    const char *den[2];
+    double target;
+    const char *label;
+} ratio_defs[] = {
+    {"stream", {"raw", "local"}, 1.5, "stream / (raw + local)"},
+    {"run_unary", {"grpc_unary", NULL}, 1.15, "run_unary / grpc_unary"},
+    {"stream_regs", {"gdbstub_step", NULL}, 0.3, "stream_regs / gdbstub_step"},
+    {"stream_getregs",
+     {"gdbstub_regs", NULL},
+     1.0,
+     "stream_getregs / gdbstub_regs"},
+};
+
+static const struct bench_row *find(const char *name, const char *transport)
+{
+    for (size_t i = 0; i < nrows; i++)
+        if (!rows[i].skipped && strcmp(rows[i].name, name) == 0 &&
+            strcmp(rows[i].transport, transport) == 0)
+            return &rows[i];
+    return NULL;
+}
+
+void bench_rows_ratios(void)
+{
+    for (size_t i = 0; i < nrows; i++) {
+        struct bench_row *r = &rows[i];
+        for (size_t d = 0; d < sizeof(ratio_defs) / sizeof(ratio_defs[0]);
+             d++) {
+            const struct ratio_def *def = &ratio_defs[d];
+            if (r->skipped || strcmp(r->name, def->row) != 0)
+                continue;
+            double sum = 0;
+            bool ok = true;
+            for (int k = 0; k < 2 && def->den[k]; k++) {
+                const struct bench_row *x = find(def->den[k], r->transport);
+                if (!x)
+                    x = find(def->den[k], "none");
+                if (!x) {
+                    ok = false;
+                    break;
+                }
+                sum += x->median_us;
+            }
+            if (!ok || sum <= 0)
+                continue;
+            r->has_ratio = true;
+            r->ratio = r->median_us / sum;
+            r->target = def->target;
+            snprintf(r->ratio_of, sizeof(r->ratio_of), "%s", def->label);
+        }
+    }
+}
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_json(const struct bench_row *r)
+{
+    printf("{\"name\":");
+    json_string(r->name);
+    printf(",\"transport\":");
+    json_string(r->transport);
+    if (r->skipped) {
+        printf(",\"skipped\":");
+        json_string(r->reason);
+        printf(",\"median_us\":null,\"p99_us\":null,\"per_s\":null}\n");
+        return;
+    }
+    printf(",\"median_us\":%.2f,\"p99_us\":%.2f,\"mean_us\":%.2f,"
+           "\"per_s\":%.0f,\"n\":%zu,\"client_cpu_us\":%.2f",
+           r->median_us, r->p99_us, r->mean_us, r->per_s, r->n,
+           r->client_cpu_us);
+    if (r->has_server)
+        printf(",\"server_cpu_us\":%.2f", r->server_cpu_us);
+    if (r->has_ratio) {
+        printf(",\"ratio\":%.3f,\"ratio_of\":", r->ratio);
+        json_string(r->ratio_of);
+        printf(",\"target\":%.2f,\"meets_target\":%s", r->target,
+               r->ratio <= r->target ? "true" : "false");
+    }
+    printf("}\n");
+}
+
+static void print_table_row(const struct bench_row *r)
+{
+    printf("%-15s %-9s ", r->name, r->transport);
+    if (r->skipped) {
+        printf("skipped: %s\n", r->reason);
+        return;
+    }
+    printf("%9.1f %9.1f %8.0f %7.1f ", r->median_us, r->p99_us, r->per_s,
+           r->client_cpu_us);
+    if (r->has_server)
+        printf("%7.1f", r->server_cpu_us);
+    else
+        printf("%7s", "-");
+    if (r->has_ratio)
+        printf("   %5.2fx %s (target <= %.2fx: %s)", r->ratio, r->ratio_of,
+               r->target, r->ratio <= r->target ? "met" : "missed");
+    printf("\n");
+}
+
+void bench_rows_print(bool json)
+{
+    if (!json)
+        printf("%-15s %-9s %9s %9s %8s %7s %7s   %s\n", "item", "transport",
+               "median_us", "p99_us", "per_s", "cli_cpu", "srv_cpu", "ratio");
+    for (size_t i = 0; i < nrows; i++) {
+        if (json)
+            print_json(&rows[i]);
+        else
+            print_table_row(&rows[i]);
+    }
+    fflush(stdout);
+}
