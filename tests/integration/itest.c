@@ -134,6 +134,25 @@ int server_stop(struct server *s, int sig)
     return code;
 }
 
+struct server srv;
+struct vcpud_client *cli;
+
+int itest_setup(void **state, const char *transport)
+{
+    (void)state;
+    server_start(&srv, transport, NULL);
+    cli = client_of(&srv, NULL);
+    return 0;
+}
+
+int itest_teardown(void **state)
+{
+    (void)state;
+    vcpud_client_close(cli);
+    assert_int_equal(0, server_stop(&srv, SIGTERM));
+    return 0;
+}
+
 struct vcpud_client *client_of(const struct server *s, const char *token)
 {
     struct vcpud_client *c;

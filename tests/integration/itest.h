@@ -39,6 +39,15 @@ void server_start(struct server *s, const char *transport,
  * 20 s; prints the server's log when it is not 0. */
 int server_stop(struct server *s, int sig);
 
+/* The server and client of tests that share one per test case. */
+extern struct server srv;
+extern struct vcpud_client *cli;
+
+/* cmocka fixtures for them: start a server on (transport) and connect;
+ * stop both, insisting on a clean exit. */
+int itest_setup(void **state, const char *transport);
+int itest_teardown(void **state);
+
 /* A client of (s), with (token) or none. */
 struct vcpud_client *client_of(const struct server *s, const char *token);
 

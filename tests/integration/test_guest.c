@@ -8,23 +8,9 @@
 
 #include "itest.h"
 
-static struct server srv;
-static struct vcpud_client *cli;
-
 static int setup(void **state)
 {
-    (void)state;
-    server_start(&srv, "unix", NULL);
-    cli = client_of(&srv, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vcpud_client_close(cli);
-    assert_int_equal(0, server_stop(&srv, SIGTERM));
-    return 0;
+    return itest_setup(state, "unix");
 }
 
 static void io_guest_answered_in_run(void **state)
@@ -324,20 +310,20 @@ static void destroy_vm_while_running(void **state)
 
 ITEST_MAIN("integration-guest",
            cmocka_unit_test_setup_teardown(io_guest_answered_in_run, setup,
-                                           teardown),
-           cmocka_unit_test_setup_teardown(string_io_remote, setup, teardown),
+                                           itest_teardown),
+           cmocka_unit_test_setup_teardown(string_io_remote, setup, itest_teardown),
            cmocka_unit_test_setup_teardown(mmio_guest_answered_in_run, setup,
-                                           teardown),
+                                           itest_teardown),
            cmocka_unit_test_setup_teardown(results_by_their_own_rpcs, setup,
-                                           teardown),
+                                           itest_teardown),
            cmocka_unit_test_setup_teardown(snapshot_moves_between_vms, setup,
-                                           teardown),
+                                           itest_teardown),
            cmocka_unit_test_setup_teardown(snapshot_with_pending_io_in, setup,
-                                           teardown),
+                                           itest_teardown),
            cmocka_unit_test_setup_teardown(interrupt_and_nmi_remote, setup,
-                                           teardown),
+                                           itest_teardown),
            cmocka_unit_test_setup_teardown(cancel_and_second_driver, setup,
-                                           teardown),
-           cmocka_unit_test_setup_teardown(run_time_limit, setup, teardown),
+                                           itest_teardown),
+           cmocka_unit_test_setup_teardown(run_time_limit, setup, itest_teardown),
            cmocka_unit_test_setup_teardown(destroy_vm_while_running, setup,
-                                           teardown))
+                                           itest_teardown))

@@ -13,23 +13,9 @@
 
 #include "itest.h"
 
-static struct server srv;
-static struct vcpud_client *cli;
-
 static int setup(void **state)
 {
-    (void)state;
-    server_start(&srv, "unix", NULL);
-    cli = client_of(&srv, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vcpud_client_close(cli);
-    assert_int_equal(0, server_stop(&srv, SIGTERM));
-    return 0;
+    return itest_setup(state, "unix");
 }
 
 static void busy_vcpu_refuses_state_calls(void **state)
@@ -204,12 +190,12 @@ static void http_health_and_metrics(void **state)
 
 ITEST_MAIN("integration-more",
            cmocka_unit_test_setup_teardown(busy_vcpu_refuses_state_calls,
-                                           setup, teardown),
+                                           setup, itest_teardown),
            cmocka_unit_test_setup_teardown(read_memory_bounds, setup,
-                                           teardown),
-           cmocka_unit_test_setup_teardown(setup_each_mode, setup, teardown),
+                                           itest_teardown),
+           cmocka_unit_test_setup_teardown(setup_each_mode, setup, itest_teardown),
            cmocka_unit_test_setup_teardown(apic_interrupt_remote, setup,
-                                           teardown),
+                                           itest_teardown),
            cmocka_unit_test_setup_teardown(snapshot_needs_same_kind_of_vm,
-                                           setup, teardown),
+                                           setup, itest_teardown),
            cmocka_unit_test(http_health_and_metrics))

@@ -11,24 +11,11 @@
 
 #include "itest.h"
 
-static struct server srv;
-static struct vcpud_client *cli;
 static const char *self_path;
 
 static int setup(void **state)
 {
-    (void)state;
-    server_start(&srv, "tcp", NULL);
-    cli = client_of(&srv, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vcpud_client_close(cli);
-    assert_int_equal(0, server_stop(&srv, SIGTERM));
-    return 0;
+    return itest_setup(state, "tcp");
 }
 
 static void io_guest_with_registers_on_every_exit(void **state)
@@ -341,21 +328,21 @@ int main(int argc, char **argv)
         return child_attach_run(argv[2], (uint32_t)strtoul(argv[3], NULL, 10));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(io_guest_with_registers_on_every_exit,
-                                        setup, teardown),
+                                        setup, itest_teardown),
         cmocka_unit_test_setup_teardown(mmio_guest_over_the_stream, setup,
-                                        teardown),
+                                        itest_teardown),
         cmocka_unit_test_setup_teardown(register_access_between_runs, setup,
-                                        teardown),
+                                        itest_teardown),
         cmocka_unit_test_setup_teardown(one_driver_at_a_time, setup,
-                                        teardown),
+                                        itest_teardown),
         cmocka_unit_test_setup_teardown(cancel_and_time_limit, setup,
-                                        teardown),
+                                        itest_teardown),
         cmocka_unit_test_setup_teardown(controller_killed_mid_stream, setup,
-                                        teardown),
+                                        itest_teardown),
         cmocka_unit_test_setup_teardown(posted_writes_with_answered_exits,
-                                        setup, teardown),
+                                        setup, itest_teardown),
         cmocka_unit_test_setup_teardown(posted_writes_over_the_stream, setup,
-                                        teardown),
+                                        itest_teardown),
     };
     return itest_main(argc, argv, "integration-stream", tests,
                       sizeof(tests) / sizeof(tests[0]));
