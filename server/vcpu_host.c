@@ -276,8 +276,10 @@ static void start_locked(struct vcpu_host *h, struct rpc_call *call,
     h->state = HOST_RUNNING;
     h->call = call;
     h->caller_gone = false;
-    pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
+    /* After the unlock: a thread woken under the lock would only block on
+     * it again (one more context switch on every run). */
+    pthread_cond_broadcast(&h->cond);
     free(req);
     return;
 drop:
