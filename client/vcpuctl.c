@@ -34,12 +34,42 @@ static const char global_tail[] =
     "Numbers are decimal or 0x hex; addresses and sizes also take K, M, G.\n"
     "Exit status: 0 done, 1 the server or a local file failed, 2 usage.\n";
 
+static const char batch_usage[] =
+    "usage: vcpuctl [OPTIONS] batch\n"
+    "Run the subcommands read from standard input, one a line, over one\n"
+    "connection. Words are split at blanks; '...' and \"...\" quote; # starts\n"
+    "a comment. No FILE may be - (stdin holds the commands). With --json\n"
+    "each command's output ends with {\"done\":NAME,\"line\":N,\"status\":S}.\n"
+    "The exit status is that of the last command that failed, or 0.\n";
+
 static void print_global_help(void)
 {
     fputs(global_usage, stdout);
     for (size_t i = 0; i < vcpuctl_ncmds; i++)
         printf("  %-13s %s\n", vcpuctl_cmds[i].name, vcpuctl_cmds[i].summary);
     fputs(global_tail, stdout);
+}
+
+/* (text) as words filling lines up to HELP_WIDTH, the first continuing the
+ * current line at column (indent) - 1, the others indented that far. */
+#define HELP_WIDTH 79
+static void print_wrapped(const char *text, int indent)
+{
+    int col = indent - 1;
+    for (const char *p = text; *p;) {
+        p += strspn(p, " ");
+        int n = (int)strcspn(p, " ");
+        if (n == 0)
+            break;
+        if (col > indent - 1 && col + 1 + n > HELP_WIDTH) {
+            printf("\n%*s", indent - 1, "");
+            col = indent - 1;
+        }
+        printf(" %.*s", n, p);
+        col += 1 + n;
+        p += n;
+    }
+    putchar('\n');
 }
 
 static void print_cmd_help(const struct vcpuctl_cmd *cmd)
@@ -53,7 +83,8 @@ static void print_cmd_help(const struct vcpuctl_cmd *cmd)
         char name[48];
         snprintf(name, sizeof(name), "%s%s%s", f->name, f->value ? " " : "",
                  f->value ? f->value : "");
-        printf("  %-22s %s\n", name, f->help);
+        printf("  %-22s", name);
+        print_wrapped(f->help, 25);
     }
     if (cmd->details)
         printf("\n%s", cmd->details);
@@ -133,14 +164,20 @@ static int parse_global(struct vcpuctl *ctl, int argc, char **argv, int *next)
     return VCPUCTL_OK;
 }
 
-/* --json changes how errors look, so it counts even after a bad option. */
+/* --json changes how errors look, so it counts even after a bad option:
+ * a look at the global options before they are parsed. */
 static bool wants_json(int argc, char **argv)
 {
+    static const char *const with_value[] = {"--server", "--token",
+                                             "--deadline-ms"};
     for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--json") == 0)
             return true;
+        for (size_t k = 0; k < sizeof(with_value) / sizeof(*with_value); k++)
+            if (strcmp(argv[i], with_value[k]) == 0)
+                i++; /* its value, which may not start with '-' */
     }
     return false;
 }
@@ -156,17 +193,24 @@ int vcpuctl_dispatch(struct vcpuctl *ctl, int argc, char **argv)
     const char *name = argv[0];
     if (strcmp(name, "help") == 0) {
         /* "vcpuctl help [SUBCOMMAND]", as many tools take it. */
-        const struct vcpuctl_cmd *c =
-            argc > 1 ? vcpuctl_find_cmd(argv[1]) : NULL;
-        if (argc > 1 && !c)
-            return vcpuctl_usage(ctl, "unknown subcommand '%s'", argv[1]);
+        const char *about = argc > 1 ? argv[1] : "help";
+        const struct vcpuctl_cmd *c = vcpuctl_find_cmd(about);
         if (c)
             print_cmd_help(c);
-        else
+        else if (strcmp(about, "batch") == 0)
+            fputs(batch_usage, stdout);
+        else if (strcmp(about, "help") == 0)
             print_global_help();
+        else
+            return vcpuctl_usage(ctl, "unknown subcommand '%s'", about);
         return VCPUCTL_OK;
     }
     if (strcmp(name, "batch") == 0) {
+        if (argc > 1 &&
+            (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            fputs(batch_usage, stdout);
+            return VCPUCTL_OK;
+        }
         if (ctl->batch)
             return vcpuctl_usage(ctl, "batch inside batch");
         if (argc > 1)

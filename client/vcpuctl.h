@@ -37,6 +37,7 @@ struct vcpuctl {
     const struct vcpuctl_cmd *cmd;
     struct vcpud_client *client;
     bool batch; /* commands come from stdin, which no FILE "-" may read */
+    unsigned long line; /* in batch, the line being run, for messages */
 };
 
 /* A subcommand flag: a switch when (value) is NULL, else it takes one

@@ -2,6 +2,7 @@
  * by the table's description, and the numbers in them. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vcpuctl.h"
@@ -134,7 +135,11 @@ int vcpuctl_split_args(struct vcpuctl *ctl, const struct vcpuctl_cmd *cmd,
 const char *vcpuctl_flag(const struct vcpuctl_args *a, const char *name)
 {
     int f = find_flag(a->cmd, name, strlen(name));
-    return f < 0 ? NULL : a->flag[f];
+    /* A handler asking for a flag its table entry lacks is a bug that
+     * would otherwise read as "not given". */
+    if (f < 0)
+        abort();
+    return a->flag[f];
 }
 
 static int digit(char c, unsigned base)

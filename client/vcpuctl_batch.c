@@ -72,7 +72,7 @@ int vcpuctl_batch(struct vcpuctl *ctl, FILE *in)
     int status = VCPUCTL_OK;
     ctl->batch = true;
     while (getline(&line, &cap, in) >= 0) {
-        lineno++;
+        ctl->line = ++lineno;
         char *argv[WORDS_MAX];
         int argc, rc = split_words(ctl, line, argv, &argc);
         if (rc == VCPUCTL_OK && argc == 0)
@@ -89,5 +89,6 @@ int vcpuctl_batch(struct vcpuctl *ctl, FILE *in)
     }
     free(line);
     ctl->batch = false;
+    ctl->line = 0;
     return status;
 }

@@ -62,6 +62,8 @@ static void json_error(struct json_writer *w, const struct vcpuctl *ctl,
 {
     json_begin(w, stderr);
     json_str(w, "error", kind);
+    if (ctl->line)
+        json_u32(w, "line", (uint32_t)ctl->line);
     if (ctl->cmd)
         json_str(w, "command", ctl->cmd->name);
 }
@@ -69,6 +71,8 @@ static void json_error(struct json_writer *w, const struct vcpuctl *ctl,
 static void text_prefix(const struct vcpuctl *ctl)
 {
     fputs("vcpuctl: ", stderr);
+    if (ctl->line)
+        fprintf(stderr, "line %lu: ", ctl->line);
     if (ctl->cmd)
         fprintf(stderr, "%s: ", ctl->cmd->name);
 }

@@ -49,15 +49,15 @@ static void note_answer(struct vcpuctl *ctl, const struct vcpud_exit *x)
         vcpuctl_note(ctl, "answer_with", "--io-result",
                      "the guest waits for its io-in from port 0x%x: pass "
                      "--io-result %s (%" PRIu32 " value%s of %u byte%s) to "
-                     "the next run, or use io-result",
+                     "the next run or attach, or use io-result",
                      x->u.io.port, n == 1 ? "V" : "V,V,...", n,
                      n == 1 ? "" : "s", x->u.io.size,
                      x->u.io.size == 1 ? "" : "s");
     } else {
         vcpuctl_note(ctl, "answer_with", "--mmio-result",
                      "the guest waits for its mmio-read of 0x%" PRIx64
-                     " (%u byte%s): pass --mmio-result V to the next run, "
-                     "or use mmio-result",
+                     " (%u byte%s): pass --mmio-result V to the next run or "
+                     "attach, or use mmio-result",
                      x->u.mmio.addr, x->u.mmio.size,
                      x->u.mmio.size == 1 ? "" : "s");
     }
@@ -78,7 +78,7 @@ static int parse_until(struct vcpuctl *ctl, const char *s, enum until *u)
 
 /* The flags into (p); (values) holds IO_VALUES_MAX for --io-result. */
 static int plan_run(struct vcpuctl *ctl, const struct vcpuctl_args *a,
-                    struct run_plan *p, uint64_t *values)
+                    bool attach, struct run_plan *p, uint64_t *values)
 {
     const char *steps = vcpuctl_flag(a, "--steps");
     const char *timeout = vcpuctl_flag(a, "--timeout-ms");
@@ -116,8 +116,10 @@ static int plan_run(struct vcpuctl *ctl, const struct vcpuctl_args *a,
         p->first.result = VCPUD_RESULT_MMIO;
     }
     p->first.timeout_ms = p->timeout_ms;
-    p->regs = vcpuctl_flag(a, "--regs") != NULL;
-    p->sregs = vcpuctl_flag(a, "--sregs") != NULL;
+    if (attach) {
+        p->regs = vcpuctl_flag(a, "--regs") != NULL;
+        p->sregs = vcpuctl_flag(a, "--sregs") != NULL;
+    }
     return VCPUCTL_OK;
 }
 
@@ -200,7 +202,7 @@ static int run_command(struct vcpuctl *ctl, const struct vcpuctl_args *a,
     int rc;
     if (!values || !x || !src) {
         rc = vcpuctl_failed(ctl, "out of memory");
-    } else if ((rc = plan_run(ctl, a, &p, values)) == VCPUCTL_OK &&
+    } else if ((rc = plan_run(ctl, a, attach, &p, values)) == VCPUCTL_OK &&
                (rc = vcpuctl_connect(ctl)) == VCPUCTL_OK) {
         if (attach)
             rc = attach_and_run(ctl, &p, src, x);

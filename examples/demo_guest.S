@@ -39,9 +39,10 @@ demo_guest_start:
     mov rbx, [r12 + 8]
     cmp rbx, rax
     jne 1f
+    mov r15, rbx                /* puts clobbers rbx */
     lea rsi, [rip + took]
     call puts
-    mov rax, rbx
+    mov rax, r15
     call puthex
     lea rsi, [rip + us]
     call puts

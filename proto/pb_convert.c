@@ -249,26 +249,39 @@ int vcpud_pb_to_exit(struct vcpud_exit *out, const vcpud_v1_Exit *in,
         out->u.mmio.data = in->detail.mmio.data;
         break;
     case VCPUD_EXIT_FAIL_ENTRY:
+        if (in->which_detail != vcpud_v1_Exit_fail_entry_tag)
+            return bad_exit(err, "fail-entry exit without its detail");
         out->u.fail_entry.hw_reason = in->detail.fail_entry.hardware_reason;
         out->u.fail_entry.cpu = in->detail.fail_entry.cpu;
         break;
     case VCPUD_EXIT_INTERNAL_ERROR:
+        /* The detail is a union: trust no count read through another
+         * member. */
+        if (in->which_detail != vcpud_v1_Exit_internal_error_tag ||
+            in->detail.internal_error.data_count > VCPUD_INTERNAL_DATA_MAX)
+            return bad_exit(err, "internal-error exit out of range");
         out->u.internal.suberror = in->detail.internal_error.suberror;
         out->u.internal.ndata = in->detail.internal_error.data_count;
         memcpy(out->u.internal.data, in->detail.internal_error.data,
                out->u.internal.ndata * sizeof(uint64_t));
         break;
     case VCPUD_EXIT_DEBUG:
+        if (in->which_detail != vcpud_v1_Exit_debug_tag)
+            return bad_exit(err, "debug exit without its detail");
         out->u.debug.exception = in->detail.debug.exception;
         out->u.debug.pc = in->detail.debug.pc;
         out->u.debug.dr6 = in->detail.debug.dr6;
         out->u.debug.dr7 = in->detail.debug.dr7;
         break;
     case VCPUD_EXIT_CANCELED:
+        if (in->which_detail != vcpud_v1_Exit_cancel_reason_tag)
+            return bad_exit(err, "canceled exit without its reason");
         out->u.canceled.reason =
             (enum vcpud_cancel_reason)in->detail.cancel_reason;
         break;
     case VCPUD_EXIT_UNKNOWN:
+        if (in->which_detail != vcpud_v1_Exit_unknown_reason_tag)
+            return bad_exit(err, "unknown exit without its reason");
         out->u.unknown.reason = in->detail.unknown_reason;
         break;
     default:

@@ -78,7 +78,7 @@ void server_start(struct server *s, const char *transport,
                             "--keepalive-ms",
                             "500",
                             "--keepalive-timeout-ms",
-                            "1000",
+                            "3000", /* the nested guest is slow to answer */
                             "--grace-ms",
                             "1000"};
     size_t n = 9;

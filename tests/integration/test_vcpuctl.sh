@@ -2,8 +2,9 @@
 # test_vcpuctl.sh: vcpuctl against a real vcpud on a unix socket – the demo
 # guest driven one exit per invocation with --json, usage and server errors,
 # memory round trips, snapshots between VMs, ELF loading, register and
-# vCPU control. Each case starts its own server and ends it with SIGTERM,
-# which must exit 0.
+# vCPU control, posted writes and the exit stream, batch mode. Each case
+# starts its own server and ends it with SIGTERM, which must exit 0; every
+# line vcpuctl --json printed (stdout and stderr) must parse as JSON.
 #
 # Usage: test_vcpuctl.sh [--vcpud PATH] [--vcpuctl PATH] [--demo-bin PATH]
 #                        BUILD_DIR CASE
@@ -48,6 +49,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP PIPE # through the EXIT trap, not around it
 
 fail() {
     echo "FAIL [$case_name]: $*" >&2
