@@ -308,14 +308,24 @@ int vcpud__call_send(struct vcpud__call *call, const pb_msgdesc_t *desc,
     return 0;
 }
 
-int vcpud__call_recv(struct vcpud__call *call, const pb_msgdesc_t *desc,
-                     void *msg, struct vcpud_client_status *st)
+/*
+ * One receiving batch: initial metadata on first use, then (out) if any,
+ * a half-close if asked, and the next message – so that a bidi exchange
+ * and a plain receive share the bookkeeping. Takes (out). 1 for a message
+ * decoded into (msg), 0 when the call is over, negative errno on error.
+ */
+static int send_recv(struct vcpud__call *call, grpc_byte_buffer *out,
+                     bool half_close, const pb_msgdesc_t *desc, void *msg,
+                     struct vcpud_client_status *st)
 {
-    if (call->eos)
+    if (call->eos || (out && call->over)) {
+        if (out)
+            grpc_byte_buffer_destroy(out);
         return 0;
+    }
     grpc_metadata auth;
     grpc_byte_buffer *in = NULL;
-    grpc_op ops[4];
+    grpc_op ops[5];
     size_t n = 0;
     memset(ops, 0, sizeof(ops));
     if (!call->md_sent) {
@@ -323,7 +333,11 @@ int vcpud__call_recv(struct vcpud__call *call, const pb_msgdesc_t *desc,
         set_auth(&auth, &ops[n].data.send_initial_metadata.count, call->c);
         ops[n++].data.send_initial_metadata.metadata = &auth;
     }
-    if (!call->half_closed)
+    if (out) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = out;
+    }
+    if (half_close && !call->half_closed)
         ops[n++].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
     if (!call->md_recvd) {
         ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
@@ -335,10 +349,16 @@ int vcpud__call_recv(struct vcpud__call *call, const pb_msgdesc_t *desc,
 
     grpc_call_error e =
         grpc_call_start_batch(call->call, ops, n, TAG_RECV, NULL);
-    if (e != GRPC_CALL_OK)
+    if (e != GRPC_CALL_OK) {
+        if (out)
+            grpc_byte_buffer_destroy(out);
         return batch_failed(e, st);
-    call->md_sent = call->half_closed = call->md_recvd = true;
+    }
+    call->md_sent = call->md_recvd = true;
+    call->half_closed |= half_close;
     bool ok = wait_tag(call, TAG_RECV);
+    if (out)
+        grpc_byte_buffer_destroy(out);
     if (!ok || !in) {
         /* Failed or the end of the stream: the status tells which. */
         if (in)
@@ -351,6 +371,12 @@ int vcpud__call_recv(struct vcpud__call *call, const pb_msgdesc_t *desc,
     return rc < 0 ? rc : 1;
 }
 
+int vcpud__call_recv(struct vcpud__call *call, const pb_msgdesc_t *desc,
+                     void *msg, struct vcpud_client_status *st)
+{
+    return send_recv(call, NULL, true, desc, msg, st);
+}
+
 /* Bidi streams: send one message and receive the answer in one batch, so
  * an exit costs one wait on the queue and no half-close happens. */
 int vcpud__call_exchange(struct vcpud__call *call, const pb_msgdesc_t *out_desc,
@@ -359,46 +385,11 @@ int vcpud__call_exchange(struct vcpud__call *call, const pb_msgdesc_t *out_desc,
 {
     if (call->over || call->eos)
         return 0;
-    grpc_byte_buffer *out, *in = NULL;
+    grpc_byte_buffer *out;
     int rc = encode(call->m, out_desc, out_msg, &out, st);
     if (rc < 0)
         return rc;
-    grpc_metadata auth;
-    grpc_op ops[4];
-    size_t n = 0;
-    memset(ops, 0, sizeof(ops));
-    if (!call->md_sent) {
-        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-        set_auth(&auth, &ops[n].data.send_initial_metadata.count, call->c);
-        ops[n++].data.send_initial_metadata.metadata = &auth;
-    }
-    ops[n].op = GRPC_OP_SEND_MESSAGE;
-    ops[n++].data.send_message.send_message = out;
-    if (!call->md_recvd) {
-        ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
-        ops[n++].data.recv_initial_metadata.recv_initial_metadata =
-            &call->initial;
-    }
-    ops[n].op = GRPC_OP_RECV_MESSAGE;
-    ops[n++].data.recv_message.recv_message = &in;
-    grpc_call_error e =
-        grpc_call_start_batch(call->call, ops, n, TAG_RECV, NULL);
-    if (e != GRPC_CALL_OK) {
-        grpc_byte_buffer_destroy(out);
-        return batch_failed(e, st);
-    }
-    call->md_sent = call->md_recvd = true;
-    bool ok = wait_tag(call, TAG_RECV);
-    grpc_byte_buffer_destroy(out);
-    if (!ok || !in) {
-        if (in)
-            grpc_byte_buffer_destroy(in);
-        call->eos = call->over = true;
-        return 0;
-    }
-    rc = decode(call->m, in, in_desc, in_msg, st);
-    grpc_byte_buffer_destroy(in);
-    return rc < 0 ? rc : 1;
+    return send_recv(call, out, false, in_desc, in_msg, st);
 }
 
 int vcpud__call_end(struct vcpud__call *call, int rc,
