@@ -103,7 +103,6 @@ static void vm_free(struct vcpud_be_vm *vm)
     if (vm->sys_fd >= 0)
         close(vm->sys_fd);
     free(vm->cpuid);
-    free(vm->msrs);
     free(vm);
 }
 

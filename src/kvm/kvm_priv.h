@@ -23,10 +23,6 @@ struct vcpud_be_vm {
     bool coalesced_pio;
     pthread_mutex_t ring_lock;
     struct kvm_cpuid2 *cpuid; /* what KVM supports, fetched once */
-    /* MSRs that KVM lists as saveable and that read back on this VM,
-     * IA32_TSC first (see kvm_state.c); built at the first snapshot. */
-    uint32_t *msrs;
-    uint32_t nmsrs;
 };
 
 struct vcpud_be_vcpu {
@@ -37,8 +33,6 @@ struct vcpud_be_vcpu {
     /* The last KVM_RUN returned an IO or MMIO exit whose instruction KVM
      * finishes on the next entry. */
     bool completion_due;
-    uint8_t io_in_size;
-    uint32_t io_in_count;
     /* The CPUID last given to KVM_SET_CPUID2. Snapshots save this copy:
      * KVM_GET_CPUID2 on some kernels (6.1) does not report the count it
      * filled in. */

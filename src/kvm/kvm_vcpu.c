@@ -86,8 +86,6 @@ static int decode_io(struct vcpud_be_vcpu *v, struct vcpud_exit *exit,
                len);
     } else {
         exit->kind = VCPUD_EXIT_IO_IN;
-        v->io_in_size = run->io.size;
-        v->io_in_count = run->io.count;
     }
     return 0;
 }
