@@ -120,7 +120,10 @@ int vcpud_pb_to_sregs(struct vcpud_sregs *out, const vcpud_v1_SpecialRegs *in,
 
 void vcpud_pb_from_exit(vcpud_v1_Exit *out, const struct vcpud_exit *in)
 {
-    memset(out, 0, sizeof(*out));
+    /* Not the whole message: its 1024 posted slots are 32 KB, and only
+     * those below posted_count are ever read. */
+    memset(&out->detail, 0, sizeof(out->detail));
+    out->which_detail = 0;
     out->kind = (vcpud_v1_ExitKind)in->kind;
     uint32_t n = in->nposted < VCPUD_POSTED_MAX ? in->nposted
                                                 : VCPUD_POSTED_MAX;

@@ -4,7 +4,7 @@
 #include "vcpu_host.h"
 
 #define PATH(m) "/vcpud.v1.Vcpud/" m
-#define UNARY(m, fn) {PATH(m), RPC_UNARY, fn, NULL, NULL, NULL}
+#define UNARY(m, fn) {.path = PATH(m), .kind = RPC_UNARY, .on_message = fn}
 
 const struct rpc_method app_methods[] = {
     UNARY("CreateVm", m_create_vm),
@@ -13,16 +13,18 @@ const struct rpc_method app_methods[] = {
     UNARY("GetVm", m_get_vm),
     UNARY("AddMemoryRegion", m_add_memory_region),
     UNARY("RemoveMemoryRegion", m_remove_memory_region),
-    {PATH("WriteMemory"), RPC_CLIENT_STREAM, m_write_memory, NULL, NULL,
-     m_memory_done},
-    {PATH("ReadMemory"), RPC_SERVER_STREAM, m_read_memory, NULL,
-     m_read_memory_sent, m_memory_done},
+    {.path = PATH("WriteMemory"), .kind = RPC_CLIENT_STREAM,
+     .on_message = m_write_memory, .on_done = m_memory_done},
+    {.path = PATH("ReadMemory"), .kind = RPC_SERVER_STREAM,
+     .on_message = m_read_memory, .on_sent = m_read_memory_sent,
+     .on_done = m_memory_done},
     UNARY("CreateVcpu", m_create_vcpu),
     UNARY("DestroyVcpu", m_destroy_vcpu),
-    {PATH("Run"), RPC_UNARY, m_run, host_on_run_cancel, host_on_run_sent,
-     m_run_done},
-    {PATH("Attach"), RPC_BIDI_STREAM, m_attach, m_attach_cancel,
-     host_on_run_sent, m_attach_done},
+    {.path = PATH("Run"), .kind = RPC_UNARY, .on_message = m_run,
+     .on_cancel = host_on_run_cancel, .on_sent = host_on_run_sent,
+     .on_done = m_run_done},
+    {.path = PATH("Attach"), .kind = RPC_BIDI_STREAM, .on_stream = m_attach,
+     .on_cancel = m_attach_cancel, .on_done = m_attach_done},
     UNARY("Cancel", m_cancel),
     UNARY("GetRegs", m_get_regs),
     UNARY("SetRegs", m_set_regs),

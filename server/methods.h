@@ -34,12 +34,12 @@ HANDLER(m_restore)
 HANDLER(m_inject_interrupt)
 HANDLER(m_inject_nmi)
 HANDLER(m_setup_mode)
-HANDLER(m_attach)
 HANDLER(m_add_posted_range)
 HANDLER(m_remove_posted_range)
 #undef HANDLER
 
 void m_run_done(struct rpc_call *call);
+void m_attach(struct rpc_call *call); /* on_stream */
 void m_attach_cancel(struct rpc_call *call);
 void m_attach_done(struct rpc_call *call);
 void m_memory_done(struct rpc_call *call);

@@ -1,5 +1,12 @@
 /* methods_attach.c: the exit stream – one vCPU, one message each way per
- * exit, register reads and writes in between. */
+ * exit, register reads and writes in between.
+ *
+ * The call's own thread reads `open` and hands the call to the vCPU's
+ * thread, which from then on reads each command, runs the guest and
+ * writes the answer together with the read of the next command: no thread
+ * hop and one write per exit. Commands are served one at a time, in
+ * order. The call's thread meanwhile waits for the call to end, and
+ * cancels the guest if the controller vanishes mid-run. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,84 +17,69 @@
 #include "pb_convert.h"
 #include "status.h"
 
-static void reply(struct vcpu_host *h, struct rpc_call *call,
-                  vcpud_v1_AttachResponse *resp)
+/* A stream's messages, reused for every command: both are over 32 KB,
+ * and decoding sets every field it reads, so nothing is zeroed per exit. */
+struct attach {
+    vcpud_v1_AttachRequest req;
+    vcpud_v1_AttachResponse resp;
+    struct vcpu_host *host; /* referenced once attached */
+    bool regs, sregs;       /* what travels with exits */
+    struct vcpud_exit exit; /* the last exit answered, until acknowledged */
+    bool exit_unacked;
+};
+
+static void reply_error(vcpud_v1_AttachResponse *resp,
+                        const struct vcpud_err *err)
 {
-    host_stream_send(h, call, resp);
+    resp->which_reply = vcpud_v1_AttachResponse_error_tag;
+    resp->reply.error.code = (int32_t)status_from_errno(err->code);
+    resp->reply.error.core_errno = err->code;
+    snprintf(resp->reply.error.message, sizeof(resp->reply.error.message),
+             "%s", err->msg);
 }
 
-static void reply_result(struct vcpu_host *h, struct rpc_call *call, int rc,
-                         const struct vcpud_err *err,
-                         vcpud_v1_AttachResponse *resp)
+static void run_command(struct vcpu_host *host, struct attach *a)
 {
-    if (rc < 0) {
-        memset(resp, 0, sizeof(*resp));
-        resp->which_reply = vcpud_v1_AttachResponse_error_tag;
-        resp->reply.error.code = (int32_t)status_from_errno(err->code);
-        resp->reply.error.core_errno = err->code;
-        snprintf(resp->reply.error.message,
-                 sizeof(resp->reply.error.message), "%s", err->msg);
-    }
-    reply(h, call, resp);
-}
-
-/* The first message: who and what travels with exits. */
-static void open_stream(struct rpc_call *call, const vcpud_v1_AttachOpen *o)
-{
-    struct handler h;
-    if (!handler_auth(&h, call) || !handler_vm(&h, o->vm_id))
-        return;
-    struct vcpu_host *host = registry_host(h.vm, o->vcpu_id, &h.err);
-    int rc = host ? host_attach(host, call, o->regs_with_exit,
-                                o->special_regs_with_exit, &h.err)
-                  : -ENOENT;
-    handler_end(&h);
-    if (rc < 0) {
-        if (host)
-            host_unref(host);
-        atomic_fetch_add(&h.app->failed_calls, 1);
-        status_fail(call, &h.err);
-        return;
-    }
-    rpc_call_set_data(call, host); /* the reference is the stream's */
-    vcpud_v1_AttachResponse resp = vcpud_v1_AttachResponse_init_zero;
-    resp.which_reply = vcpud_v1_AttachResponse_opened_tag;
-    reply(host, call, &resp);
-}
-
-static void run_command(struct vcpu_host *host, struct rpc_call *call,
-                        const vcpud_v1_RunCommand *cmd)
-{
-    vcpud_v1_RunRequest *req = calloc(1, sizeof(*req));
-    if (!req) {
-        rpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                        "server out of memory", -ENOMEM);
-        return;
-    }
-    req->timeout_ms = cmd->timeout_ms;
+    const vcpud_v1_RunCommand *cmd = &a->req.command.run;
+    struct host_result r = {.kind = HOST_RESULT_NONE};
     if (cmd->which_result == vcpud_v1_RunCommand_io_tag) {
-        req->which_result = vcpud_v1_RunRequest_io_tag;
-        req->result.io.values_count = cmd->result.io.values_count;
-        memcpy(req->result.io.values, cmd->result.io.values,
-               cmd->result.io.values_count * sizeof(uint64_t));
+        r.kind = HOST_RESULT_IO;
+        r.io = cmd->result.io.values;
+        r.nio = cmd->result.io.values_count;
     } else if (cmd->which_result == vcpud_v1_RunCommand_mmio_tag) {
-        req->which_result = vcpud_v1_RunRequest_mmio_tag;
-        req->result.mmio = cmd->result.mmio;
+        r.kind = HOST_RESULT_MMIO;
+        r.mmio = cmd->result.mmio.value;
     }
-    host_stream_run(host, call, req);
+    struct vcpud_regs regs;
+    struct vcpud_sregs sregs;
+    struct vcpud_err err = {0};
+    int rc = host_stream_run(host, &r, cmd->timeout_ms, &a->exit,
+                             a->regs || a->sregs ? &regs : NULL,
+                             a->sregs ? &sregs : NULL, &err);
+    vcpud_v1_AttachResponse *resp = &a->resp;
+    if (rc < 0) {
+        reply_error(resp, &err);
+        return;
+    }
+    a->exit_unacked = true;
+    resp->which_reply = vcpud_v1_AttachResponse_exit_tag;
+    vcpud_pb_from_exit(&resp->reply.exit, &a->exit);
+    if (a->regs) {
+        resp->has_exit_regs = true;
+        vcpud_pb_from_regs(&resp->exit_regs, &regs);
+    }
+    if (a->sregs) {
+        resp->has_exit_special_regs = true;
+        vcpud_pb_from_sregs(&resp->exit_special_regs, &sregs);
+    }
 }
 
 /* Register reads and writes between runs, as the unary RPCs do them. */
-static void state_command(struct vcpu_host *host, struct rpc_call *call,
-                          const vcpud_v1_AttachRequest *req)
+static void state_command(struct vcpu_host *host, struct attach *a)
 {
     struct vcpud_err err = {0};
-    vcpud_v1_AttachResponse *resp = calloc(1, sizeof(*resp));
-    if (!resp) {
-        rpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                        "server out of memory", -ENOMEM);
-        return;
-    }
+    const vcpud_v1_AttachRequest *req = &a->req;
+    vcpud_v1_AttachResponse *resp = &a->resp;
     struct vcpud_vcpu *cpu = host_begin(host);
     int rc;
     if (!cpu) {
@@ -120,77 +112,138 @@ static void state_command(struct vcpu_host *host, struct rpc_call *call,
         }
         host_end(host);
     }
-    reply_result(host, call, rc, &err, resp);
-    free(resp);
+    if (rc < 0)
+        reply_error(resp, &err);
 }
 
-void m_attach(struct rpc_call *call, const uint8_t *buf, size_t len)
+/*
+ * Answer one command in a->resp. Returns false when the stream must end
+ * (the call is finished then).
+ */
+static bool serve_command(struct vcpu_host *host, struct rpc_call *call,
+                          struct attach *a, const uint8_t *buf, size_t len)
 {
-    struct vcpu_host *host = rpc_call_data(call);
-    if (!buf) { /* the controller is done with the vCPU */
-        if (host)
-            host_detach(host, call);
-        rpc_call_finish(call, GRPC_STATUS_OK, "", 0);
+    struct vcpud_err err = {0};
+    if (vcpud_pb_decode(vcpud_v1_AttachRequest_fields, buf, len, &a->req,
+                        &err) < 0) {
+        status_fail(call, &err);
+        return false;
+    }
+    a->resp.which_reply = 0;
+    a->resp.has_exit_regs = false;
+    a->resp.has_exit_special_regs = false;
+    switch (a->req.which_command) {
+    case vcpud_v1_AttachRequest_run_tag:
+        run_command(host, a);
+        return true;
+    case vcpud_v1_AttachRequest_get_regs_tag:
+    case vcpud_v1_AttachRequest_set_regs_tag:
+    case vcpud_v1_AttachRequest_get_special_regs_tag:
+    case vcpud_v1_AttachRequest_set_special_regs_tag:
+        state_command(host, a);
+        return true;
+    case vcpud_v1_AttachRequest_open_tag:
+        status_failf(call, GRPC_STATUS_FAILED_PRECONDITION, -EPROTO,
+                     "the stream is already open");
+        return false;
+    default:
+        status_failf(call, GRPC_STATUS_INVALID_ARGUMENT, -EINVAL,
+                     "an Attach request needs a command");
+        return false;
+    }
+}
+
+/* The stream's life on the vCPU's thread (a host_stream_fn). */
+static void serve(struct vcpu_host *host, struct rpc_call *call)
+{
+    struct attach *a = rpc_call_data(call);
+    a->resp.which_reply = vcpud_v1_AttachResponse_opened_tag;
+    a->resp.has_exit_regs = false;
+    a->resp.has_exit_special_regs = false;
+    for (;;) {
+        const uint8_t *buf;
+        size_t len;
+        int n = rpc_call_exchange(call, vcpud_v1_AttachResponse_fields,
+                                  &a->resp, &buf, &len);
+        /* The controller's next message acknowledges the exit; without
+         * one it may never have seen it. */
+        if (n < 0 && a->exit_unacked)
+            host_stream_lost(host, &a->exit);
+        a->exit_unacked = false;
+        if (n <= 0) {
+            if (n == 0) /* half-close: the controller is done */
+                rpc_call_finish(call, GRPC_STATUS_OK, "", 0);
+            return;
+        }
+        if (!serve_command(host, call, a, buf, len))
+            return;
+    }
+}
+
+/* The first message, on the call's own thread: who and what travels with
+ * exits. */
+static void open_stream(struct rpc_call *call, struct attach *a,
+                        const uint8_t *buf, size_t len)
+{
+    struct handler h;
+    if (!handler_start(&h, call, buf, len, vcpud_v1_AttachRequest_fields,
+                       &a->req))
+        return;
+    if (a->req.which_command != vcpud_v1_AttachRequest_open_tag) {
+        status_failf(call, GRPC_STATUS_FAILED_PRECONDITION, -EPROTO,
+                     "the first message of Attach must be 'open'");
         return;
     }
-    struct vcpud_err err = {0};
-    vcpud_v1_AttachRequest *req = calloc(1, sizeof(*req));
-    if (!req) {
+    const vcpud_v1_AttachOpen *o = &a->req.command.open;
+    if (!handler_vm(&h, o->vm_id))
+        return;
+    a->regs = o->regs_with_exit;
+    a->sregs = o->special_regs_with_exit;
+    struct vcpu_host *host = registry_host(h.vm, o->vcpu_id, &h.err);
+    int rc = host ? host_attach(host, call, serve, &h.err) : -ENOENT;
+    handler_end(&h);
+    if (rc == 0) {
+        a->host = host; /* the reference is the stream's */
+        return;
+    }
+    if (host)
+        host_unref(host);
+    atomic_fetch_add(&h.app->failed_calls, 1);
+    status_fail(call, &h.err);
+}
+
+void m_attach(struct rpc_call *call)
+{
+    struct attach *a = malloc(sizeof(*a));
+    if (!a) {
         rpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
                         "server out of memory", -ENOMEM);
         return;
     }
-    if (vcpud_pb_decode(vcpud_v1_AttachRequest_fields, buf, len, req, &err) <
-        0) {
-        if (host)
-            host_detach(host, call);
-        status_fail(call, &err);
-    } else if (!host) {
-        if (req->which_command == vcpud_v1_AttachRequest_open_tag)
-            open_stream(call, &req->command.open);
-        else
-            status_failf(call, GRPC_STATUS_FAILED_PRECONDITION, -EPROTO,
-                         "the first message of Attach must be 'open'");
-    } else {
-        switch (req->which_command) {
-        case vcpud_v1_AttachRequest_run_tag:
-            run_command(host, call, &req->command.run);
-            break;
-        case vcpud_v1_AttachRequest_get_regs_tag:
-        case vcpud_v1_AttachRequest_set_regs_tag:
-        case vcpud_v1_AttachRequest_get_special_regs_tag:
-        case vcpud_v1_AttachRequest_set_special_regs_tag:
-            state_command(host, call, req);
-            break;
-        case vcpud_v1_AttachRequest_open_tag:
-            host_detach(host, call);
-            status_failf(call, GRPC_STATUS_FAILED_PRECONDITION, -EPROTO,
-                         "the stream is already open");
-            break;
-        default:
-            host_detach(host, call);
-            status_failf(call, GRPC_STATUS_INVALID_ARGUMENT, -EINVAL,
-                         "an Attach request needs a command");
-            break;
-        }
-    }
-    free(req);
+    a->host = NULL;
+    a->exit_unacked = false;
+    rpc_call_set_data(call, a); /* freed with the call (m_attach_done) */
+    const uint8_t *buf;
+    size_t len;
+    int n = rpc_call_exchange(call, NULL, NULL, &buf, &len);
+    if (n == 0)
+        status_failf(call, GRPC_STATUS_FAILED_PRECONDITION, -EPROTO,
+                     "the stream ended before its 'open'");
+    else if (n > 0)
+        open_stream(call, a, buf, len);
 }
 
 void m_attach_cancel(struct rpc_call *call)
 {
-    struct vcpu_host *host = rpc_call_data(call);
-    if (host) {
-        host_on_run_cancel(call);
-        host_detach(host, call);
-    }
+    struct attach *a = rpc_call_data(call);
+    if (a && a->host)
+        host_stream_gone(a->host, call);
 }
 
 void m_attach_done(struct rpc_call *call)
 {
-    struct vcpu_host *host = rpc_call_data(call);
-    if (host) {
-        host_detach(host, call);
-        host_unref(host);
-    }
+    struct attach *a = rpc_call_data(call);
+    if (a && a->host)
+        host_unref(a->host);
+    free(a);
 }

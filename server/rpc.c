@@ -15,7 +15,7 @@
 
 #define REQUESTS_PER_METHOD 2 /* calls waiting to be accepted, per method */
 
-enum tag_kind { TAG_NEW, TAG_CLOSE, TAG_RECV, TAG_SEND, TAG_SHUTDOWN };
+enum tag_kind { TAG_NEW, TAG_CLOSE, TAG_RECV, TAG_SEND, TAG_XCHG, TAG_SHUTDOWN };
 
 struct rpc_tag {
     enum tag_kind kind;
@@ -53,6 +53,8 @@ struct rpc_server {
      * would otherwise post a receive on a queue already shutting down). */
     pthread_rwlock_t batch_lock;
     bool cq_closed;
+    int call_threads; /* threads of synchronous streams still running */
+    int max_call_threads;
 };
 
 static grpc_call_error start_batch(struct rpc_server *srv, grpc_call *call,
@@ -76,10 +78,15 @@ struct rpc_call {
     grpc_byte_buffer *payload; /* request of unary/server-stream calls */
     grpc_byte_buffer *recv;    /* client-stream message being received */
     int close_cancelled;       /* filled by RECV_CLOSE_ON_SERVER */
+    bool close_posted;
+    /* Synchronous streams: the queue only the driving thread plucks, and
+     * the last request received. */
+    grpc_completion_queue *own_cq;
+    grpc_slice in;
 
     pthread_mutex_t lock;
     int refs;
-    struct rpc_tag t_new, t_close, t_recv, t_send;
+    struct rpc_tag t_new, t_close, t_recv, t_send, t_xchg;
     bool cancelled;     /* the peer went away */
     bool md_sent;       /* initial metadata is out */
     bool send_busy;     /* a send batch is in flight */
@@ -122,8 +129,19 @@ static void call_free(struct rpc_call *c)
             grpc_slice_unref(c->trailer.value);
         }
     }
+    grpc_slice_unref(c->in);
     if (c->call)
         grpc_call_unref(c->call);
+    if (c->own_cq) {
+        /* Every batch's tag was plucked by now: the queue drains at once. */
+        grpc_completion_queue_shutdown(c->own_cq);
+        while (grpc_completion_queue_pluck(c->own_cq, NULL,
+                                           gpr_inf_future(GPR_CLOCK_REALTIME),
+                                           NULL)
+                   .type != GRPC_QUEUE_SHUTDOWN)
+            ;
+        grpc_completion_queue_destroy(c->own_cq);
+    }
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -312,6 +330,29 @@ static void set_status_locked(struct rpc_call *c, grpc_status_code code,
     }
 }
 
+static void on_send(struct rpc_call *c, bool ok);
+
+static gpr_timespec forever(void)
+{
+    return gpr_inf_future(GPR_CLOCK_REALTIME);
+}
+
+/* A synchronous call's sends complete on its own queue: wait for them
+ * here, on the thread that drives the call, until nothing is in flight. */
+static void sync_sends(struct rpc_call *c)
+{
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        bool busy = c->send_busy;
+        pthread_mutex_unlock(&c->lock);
+        if (!busy)
+            return;
+        grpc_event ev =
+            grpc_completion_queue_pluck(c->own_cq, &c->t_send, forever(), NULL);
+        on_send(c, ev.type == GRPC_OP_COMPLETE && ev.success);
+    }
+}
+
 /*
  * Queue (q) (may be NULL) and, with (finish), the status; then send. The
  * caller's reference keeps the call alive across callbacks that run on
@@ -330,6 +371,8 @@ static void submit(struct rpc_call *c, struct sendq *q, bool finish,
     int dropped = pump_locked(c);
     pthread_mutex_unlock(&c->lock);
     notify_dropped(c, dropped);
+    if (c->own_cq)
+        sync_sends(c);
     rpc_call_unref(c);
 }
 
@@ -371,14 +414,16 @@ void rpc_call_reply(struct rpc_call *c, const pb_msgdesc_t *desc,
 
 /* Start a one-op batch; the batch holds a reference until its tag is
  * back (a refused batch delivers no tag, so it gives the reference back). */
-static void start_one(struct rpc_call *c, const grpc_op *op,
+static bool start_one(struct rpc_call *c, const grpc_op *op,
                       struct rpc_tag *tag)
 {
     pthread_mutex_lock(&c->lock);
     c->refs++;
-    if (start_batch(c->srv, c->call, op, 1, tag) != GRPC_CALL_OK)
+    bool started = start_batch(c->srv, c->call, op, 1, tag) == GRPC_CALL_OK;
+    if (!started)
         c->refs--;
     pthread_mutex_unlock(&c->lock);
+    return started;
 }
 
 static void post_recv(struct rpc_call *c)
@@ -404,6 +449,145 @@ static void deliver(struct rpc_call *c, grpc_byte_buffer *bb)
     grpc_slice_unref(s);
 }
 
+/* ---- synchronous streams ---- */
+
+int rpc_call_exchange(struct rpc_call *c, const pb_msgdesc_t *desc,
+                      const void *msg, const uint8_t **buf, size_t *len)
+{
+    grpc_byte_buffer *out = NULL;
+    if (desc) {
+        int rc;
+        struct sendq *q = encode(desc, msg, &rc);
+        if (!q) {
+            rpc_call_finish(c, GRPC_STATUS_INTERNAL,
+                            "cannot encode the response", rc);
+            return -EPIPE;
+        }
+        out = q->bb;
+        free(q);
+    }
+    grpc_op ops[3];
+    memset(ops, 0, sizeof(ops)); /* op.data is a union: no stale fields */
+    size_t n = 0;
+    pthread_mutex_lock(&c->lock);
+    /* Only once every earlier send is done: one op of a kind at a time. */
+    bool usable = !c->broken && !c->finishing && !c->send_busy && !c->head;
+    if (usable && out && !c->md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        c->md_sent = true;
+    }
+    if (out) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = out;
+    }
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n++].data.recv_message.recv_message = &c->recv;
+    grpc_slice_unref(c->in);
+    c->in = grpc_empty_slice();
+    if (usable && start_batch(c->srv, c->call, ops, n, &c->t_xchg) !=
+                      GRPC_CALL_OK) {
+        c->broken = true;
+        usable = false;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (!usable) {
+        if (out)
+            grpc_byte_buffer_destroy(out);
+        return -EPIPE;
+    }
+    grpc_event ev =
+        grpc_completion_queue_pluck(c->own_cq, &c->t_xchg, forever(), NULL);
+    if (out)
+        grpc_byte_buffer_destroy(out);
+    grpc_byte_buffer *bb = c->recv;
+    c->recv = NULL;
+    if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
+        if (bb)
+            grpc_byte_buffer_destroy(bb);
+        pthread_mutex_lock(&c->lock);
+        c->broken = true;
+        pthread_mutex_unlock(&c->lock);
+        return -EPIPE;
+    }
+    if (!bb)
+        return 0; /* half-close */
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, bb)) {
+        grpc_byte_buffer_destroy(bb);
+        rpc_call_finish(c, GRPC_STATUS_INTERNAL, "unreadable message", 0);
+        return -EPIPE;
+    }
+    c->in = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    grpc_byte_buffer_destroy(bb);
+    *buf = GRPC_SLICE_START_PTR(c->in);
+    *len = GRPC_SLICE_LENGTH(c->in);
+    return 1;
+}
+
+void rpc_call_abort(struct rpc_call *c, grpc_status_code code, const char *msg)
+{
+    grpc_call_cancel_with_status(c->call, code, msg, NULL);
+}
+
+static void on_close(struct rpc_call *c);
+
+/* The call's own thread: the handler, then the wait for the call's end,
+ * which is how a controller that vanishes mid-run is noticed. */
+static void *call_thread(void *arg)
+{
+    struct rpc_call *c = arg;
+    struct rpc_server *srv = c->srv;
+    c->reg->m->on_stream(c);
+    if (c->close_posted) {
+        grpc_completion_queue_pluck(c->own_cq, &c->t_close, forever(), NULL);
+        on_close(c);
+    }
+    rpc_call_unref(c);
+    pthread_mutex_lock(&srv->lock);
+    srv->call_threads--;
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
+
+static void start_call_thread(struct rpc_server *srv, struct rpc_call *c)
+{
+    pthread_mutex_lock(&srv->lock);
+    bool full = srv->max_call_threads > 0 &&
+                srv->call_threads >= srv->max_call_threads;
+    if (!full)
+        srv->call_threads++;
+    pthread_mutex_unlock(&srv->lock);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rpc_call_ref(c); /* the thread's */
+    pthread_t t;
+    if (full || pthread_create(&t, &attr, call_thread, c) != 0) {
+        if (!full) {
+            pthread_mutex_lock(&srv->lock);
+            srv->call_threads--;
+            pthread_mutex_unlock(&srv->lock);
+        }
+        char msg[128] = "the server cannot start a thread for this stream";
+        if (full)
+            snprintf(msg, sizeof(msg),
+                     "%d streams are open, the server's limit: end one first",
+                     srv->max_call_threads);
+        /* A status ends the call at once (the peer's half-close is not
+         * awaited), so the close can be waited for right here. */
+        rpc_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, msg, -EAGAIN);
+        if (c->close_posted) {
+            grpc_completion_queue_pluck(c->own_cq, &c->t_close, forever(),
+                                        NULL);
+            on_close(c);
+        }
+        rpc_call_unref(c);
+    }
+    pthread_attr_destroy(&attr);
+}
+
 /* ---- accepting ---- */
 
 static void request_call(struct rpc_server *srv, const struct registered *reg)
@@ -420,7 +604,14 @@ static void request_call(struct rpc_server *srv, const struct registered *reg)
     c->t_close = (struct rpc_tag){TAG_CLOSE, c};
     c->t_recv = (struct rpc_tag){TAG_RECV, c};
     c->t_send = (struct rpc_tag){TAG_SEND, c};
+    c->t_xchg = (struct rpc_tag){TAG_XCHG, c};
+    c->in = grpc_empty_slice();
     grpc_call_details_init(&c->call_details);
+    grpc_completion_queue *bound = srv->cq;
+    if (reg->m->on_stream) {
+        c->own_cq = grpc_completion_queue_create_for_pluck(NULL);
+        bound = c->own_cq;
+    }
     grpc_call_error e;
     if (reg == &srv->unknown) {
         e = grpc_server_request_call(srv->server, &c->call, &c->call_details,
@@ -430,7 +621,7 @@ static void request_call(struct rpc_server *srv, const struct registered *reg)
                        reg->m->kind == RPC_SERVER_STREAM;
         e = grpc_server_request_registered_call(
             srv->server, reg->handle, &c->call, &c->deadline, &c->md,
-            payload ? &c->payload : NULL, srv->cq, srv->cq, &c->t_new);
+            payload ? &c->payload : NULL, bound, srv->cq, &c->t_new);
     }
     if (e != GRPC_CALL_OK) {
         c->reg = NULL;
@@ -457,9 +648,11 @@ static void on_new(struct rpc_call *c, bool ok)
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->close_cancelled;
-    start_one(c, &op, &c->t_close);
+    c->close_posted = start_one(c, &op, &c->t_close);
 
-    if (c->reg == &c->srv->unknown) {
+    if (c->reg->m->on_stream) {
+        start_call_thread(c->srv, c);
+    } else if (c->reg == &c->srv->unknown) {
         char msg[160];
         snprintf(msg, sizeof(msg), "vcpud has no method %.*s",
                  (int)GRPC_SLICE_LENGTH(c->call_details.method),
@@ -555,6 +748,8 @@ static void *cq_thread(void *arg)
         case TAG_SEND:
             on_send(t->call, ev.success);
             break;
+        case TAG_XCHG: /* plucked from the call's own queue, never here */
+            break;
         case TAG_SHUTDOWN:
             pthread_mutex_lock(&srv->lock);
             srv->shutdown_done = true;
@@ -588,6 +783,7 @@ int rpc_server_start(const struct rpc_server_config *cfg,
     srv->nmethods = nmethods;
     srv->threads = threads;
     srv->shutdown_tag.kind = TAG_SHUTDOWN;
+    srv->max_call_threads = cfg->max_call_threads;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->cond, NULL);
     pthread_rwlock_init(&srv->batch_lock, NULL);
@@ -716,6 +912,12 @@ void rpc_server_finish_shutdown(struct rpc_server *srv, int grace_ms)
 
 void rpc_server_destroy(struct rpc_server *srv)
 {
+    /* The calls are over (finish_shutdown): their threads are on their
+     * way out. */
+    pthread_mutex_lock(&srv->lock);
+    while (srv->call_threads > 0)
+        pthread_cond_wait(&srv->cond, &srv->lock);
+    pthread_mutex_unlock(&srv->lock);
     grpc_server_destroy(srv->server);
     pthread_rwlock_wrlock(&srv->batch_lock);
     srv->cq_closed = true;

@@ -44,6 +44,17 @@ struct rpc_method {
     void (*on_sent)(struct rpc_call *call, bool ok);
     /* Optional: the call is over and is about to be freed. */
     void (*on_done)(struct rpc_call *call);
+    /* Bidi streams only, instead of on_message: the call is driven by
+     * blocking calls (rpc_call_exchange, and rpc_call_send/finish, which
+     * then block until written) from one thread at a time – this new
+     * thread of the call's own first, which may hand the call on (e.g. to
+     * a vCPU thread, so that reading a command and running the guest need
+     * no thread hop). The call's completions go to a queue of its own,
+     * which only that thread waits on. After on_stream returns, the
+     * call's thread waits for the call to end and reports a cancel via
+     * on_cancel (on that thread, while another may be driving the call).
+     * Whoever drives the call last must finish it. */
+    void (*on_stream)(struct rpc_call *call);
 };
 
 struct rpc_server_config {
@@ -53,6 +64,9 @@ struct rpc_server_config {
     size_t max_message;        /* receive bound in bytes */
     int keepalive_ms;          /* ping idle peers this often */
     int keepalive_timeout_ms;  /* and drop those that do not answer */
+    int max_call_threads;      /* synchronous streams open at once (each
+                                * has a thread); more get
+                                * RESOURCE_EXHAUSTED. 0: no bound */
     int *ports;                /* optional: the TCP port each address got
                                 * (port 0 asks for a free one) */
 };
@@ -94,6 +108,23 @@ void rpc_call_unref(struct rpc_call *call);
 
 /* True once the peer cancelled or went away. */
 bool rpc_call_cancelled(struct rpc_call *call);
+
+/*
+ * Synchronous streams (on_stream): send (msg) (none when desc is NULL) and
+ * receive the next request in one batch – one write carries the message
+ * and the flow-control window for the next one, and one wake-up returns
+ * both. Blocks. Returns 1 with the request in (*buf, *len) (valid until
+ * the next exchange or the end of the call), 0 at the client's half-close
+ * (the message was sent), -EPIPE when the call broke (whether the message
+ * reached the peer is unknown).
+ */
+int rpc_call_exchange(struct rpc_call *call, const pb_msgdesc_t *desc,
+                      const void *msg, const uint8_t **buf, size_t *len);
+
+/* End the call at once from any thread: what is queued is dropped and the
+ * peer gets (code, msg); a blocked rpc_call_exchange returns -EPIPE. */
+void rpc_call_abort(struct rpc_call *call, grpc_status_code code,
+                    const char *msg);
 
 /* Queue one response message. -ENOMEM/-EINVAL when it cannot be encoded
  * (the call is then failed with INTERNAL). */

@@ -2,6 +2,7 @@
  * driver at a time, results applied before the guest resumes, exits that
  * could not be delivered kept for the next caller. */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,17 +44,12 @@ struct vcpu_host {
     struct rpc_call *parked; /* a Run that came while SENDING */
     vcpud_v1_RunRequest *parked_req;
 
-    /* An Attach stream owning the vCPU, and what it wants with exits. Its
-     * messages are counted so the exit's own send completion is known
-     * among those of register replies. */
+    /* An Attach stream owning the vCPU (referenced), served on this
+     * host's thread by (serve) once (adopt) says it is handed over. */
     struct rpc_call *attached;
-    bool regs_with_exit, sregs_with_exit;
-    uint64_t stream_sent, stream_acked, exit_seq;
-    /* Recursive: a send to a broken stream reports back on this thread,
-     * and that report may start the next (parked) run and send again. */
-    pthread_mutex_t send_lock;
-    struct vcpud_regs exit_regs;
-    struct vcpud_sregs exit_sregs;
+    host_stream_fn serve;
+    bool adopt;
+    bool stream_gone; /* its caller went away: start nothing more */
 };
 
 void host_ref(struct vcpu_host *h)
@@ -71,7 +67,6 @@ void host_unref(struct vcpu_host *h)
     if (!last)
         return;
     pthread_mutex_destroy(&h->lock);
-    pthread_mutex_destroy(&h->send_lock);
     pthread_cond_destroy(&h->cond);
     pthread_rwlock_destroy(&h->cpu_lock);
     free(h);
@@ -100,56 +95,13 @@ void host_cancel(struct vcpu_host *h)
     }
 }
 
-/* Queue one message on the attached stream, counted for host_on_run_sent.
- * Returns its sequence number. */
-static void stream_send_counted(struct vcpu_host *h, struct rpc_call *call,
-                                const vcpud_v1_AttachResponse *resp,
-                                bool is_exit)
-{
-    /* Numbering and queueing happen under one lock so the numbers follow
-     * the queue's order, which is the order completions come back in. */
-    pthread_mutex_lock(&h->send_lock);
-    pthread_mutex_lock(&h->lock);
-    uint64_t seq = ++h->stream_sent;
-    if (is_exit)
-        h->exit_seq = seq;
-    pthread_mutex_unlock(&h->lock);
-    rpc_call_send(call, vcpud_v1_AttachResponse_fields, resp);
-    pthread_mutex_unlock(&h->send_lock);
-}
-
-void host_stream_send(struct vcpu_host *h, struct rpc_call *call,
-                      const vcpud_v1_AttachResponse *resp)
-{
-    stream_send_counted(h, call, resp, false);
-}
-
 /* Send (h->exit) to (h->call); on_sent finishes the hand-over. Called
  * without the lock, in state SENDING. */
-static void send_exit(struct vcpu_host *h, struct rpc_call *call, bool stream)
+static void send_exit(struct vcpu_host *h, struct rpc_call *call)
 {
-    if (stream) {
-        vcpud_v1_AttachResponse *resp = calloc(1, sizeof(*resp));
-        if (!resp) {
-            rpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                            "server out of memory", -ENOMEM);
-            return;
-        }
-        resp->which_reply = vcpud_v1_AttachResponse_exit_tag;
-        vcpud_pb_from_exit(&resp->reply.exit, &h->exit);
-        if (h->regs_with_exit) {
-            resp->has_exit_regs = true;
-            vcpud_pb_from_regs(&resp->exit_regs, &h->exit_regs);
-        }
-        if (h->sregs_with_exit) {
-            resp->has_exit_special_regs = true;
-            vcpud_pb_from_sregs(&resp->exit_special_regs, &h->exit_sregs);
-        }
-        stream_send_counted(h, call, resp, true);
-        free(resp);
-        return;
-    }
-    vcpud_v1_RunResponse *resp = calloc(1, sizeof(*resp));
+    /* malloc, not calloc: the conversion sets every field it sends, and
+     * zeroing 37 KB per exit shows in the exit's round trip. */
+    vcpud_v1_RunResponse *resp = malloc(sizeof(*resp));
     if (!resp) {
         rpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
                         "server out of memory", -ENOMEM);
@@ -161,54 +113,45 @@ static void send_exit(struct vcpu_host *h, struct rpc_call *call, bool stream)
     free(resp);
 }
 
-/* A run command that cannot start: a unary Run ends with the status, a
- * stream gets an error reply and goes on. */
-static void run_failed(struct vcpu_host *h, struct rpc_call *call,
-                       bool stream, const struct vcpud_err *err)
-{
-    if (!stream) {
-        status_fail(call, err);
-        return;
-    }
-    vcpud_v1_AttachResponse resp = vcpud_v1_AttachResponse_init_zero;
-    resp.which_reply = vcpud_v1_AttachResponse_error_tag;
-    resp.reply.error.code = (int32_t)status_from_errno(err->code);
-    resp.reply.error.core_errno = err->code;
-    snprintf(resp.reply.error.message, sizeof(resp.reply.error.message), "%s",
-             err->msg);
-    host_stream_send(h, call, &resp);
-}
-
 /*
  * Short calls (GetRegs, Snapshot, ...) hold the vCPU for microseconds; a
  * run that meets one waits for it rather than fail – failing after the
  * answer was applied would leave the caller unable to tell whether to
  * resend it. Runs never meet runs here: the host admits one at a time.
+ * Yield first (the holder is on its way out), sleep only if it lingers:
+ * a short sleep costs ~150 us on a paravirtual machine.
  */
+#define BUSY_YIELDS 200
 #define BUSY_WAIT_US 50
-#define BUSY_WAIT_MAX 20000 /* one second */
+#define BUSY_WAIT_MAX 20000 /* sleeps: one second and more */
 
-static int apply_result(struct vcpud_vcpu *cpu, const vcpud_v1_RunRequest *req,
+static bool busy_backoff(int *i)
+{
+    if (*i >= BUSY_YIELDS + BUSY_WAIT_MAX)
+        return false;
+    if ((*i)++ < BUSY_YIELDS)
+        sched_yield();
+    else
+        usleep(BUSY_WAIT_US);
+    return true;
+}
+
+static int apply_result(struct vcpud_vcpu *cpu, const struct host_result *r,
                         struct vcpud_err *err)
 {
-    int rc = 0;
-    for (int i = 0; i < BUSY_WAIT_MAX; i++) {
-        switch (req->which_result) {
-        case vcpud_v1_RunRequest_io_tag:
-            rc = vcpud_vcpu_set_io_result(cpu, req->result.io.values,
-                                          req->result.io.values_count, err);
+    int rc = 0, tries = 0;
+    do {
+        switch (r->kind) {
+        case HOST_RESULT_IO:
+            rc = vcpud_vcpu_set_io_result(cpu, r->io, r->nio, err);
             break;
-        case vcpud_v1_RunRequest_mmio_tag:
-            rc = vcpud_vcpu_set_mmio_result(cpu, req->result.mmio.value,
-                                            err);
+        case HOST_RESULT_MMIO:
+            rc = vcpud_vcpu_set_mmio_result(cpu, r->mmio, err);
             break;
         default:
             return 0;
         }
-        if (rc != -EBUSY)
-            break;
-        usleep(BUSY_WAIT_US);
-    }
+    } while (rc == -EBUSY && busy_backoff(&tries));
     return rc;
 }
 
@@ -216,60 +159,95 @@ static int run_when_free(struct vcpud_vcpu *cpu,
                          const struct vcpud_run_opts *opts,
                          struct vcpud_exit *x, struct vcpud_err *err)
 {
-    int rc = -EBUSY;
-    for (int i = 0; i < BUSY_WAIT_MAX && rc == -EBUSY; i++) {
-        if (i)
-            usleep(BUSY_WAIT_US);
+    int rc, tries = 0;
+    do
         rc = vcpud_vcpu_run(cpu, opts, x, err);
-    }
+    while (rc == -EBUSY && busy_backoff(&tries));
     return rc;
 }
 
+static int check_timeout(uint64_t timeout_ms, struct vcpud_err *err)
+{
+    if (timeout_ms <= MAX_TIMEOUT_MS)
+        return 0;
+    return vcpud_err_set(err, -EINVAL,
+                         "timeout_ms %llu is above the limit of %llu (a day)",
+                         (unsigned long long)timeout_ms, MAX_TIMEOUT_MS);
+}
+
+/* An exit kept for the next driver stops runs that carry a result: it is
+ * the exit that result would answer. */
+static int stash_refuses(const struct vcpu_host *h,
+                         const struct host_result *r, struct vcpud_err *err)
+{
+    if (!h->has_stash || r->kind == HOST_RESULT_NONE)
+        return 0;
+    return vcpud_err_set(err, -EPROTO,
+                         "vCPU %u holds a %s exit its previous driver never "
+                         "received: run without a result to receive it",
+                         h->id, vcpud_exit_kind_name(h->stash.kind));
+}
+
+static void stash_exit(struct vcpu_host *h, const struct vcpud_exit *x)
+{
+    h->stash = *x;
+    memcpy(h->stash_posted, x->posted,
+           x->nposted * sizeof(h->stash_posted[0]));
+    h->stash.posted = h->stash_posted;
+    h->has_stash = true;
+}
+
+static struct host_result unary_result(const vcpud_v1_RunRequest *req)
+{
+    struct host_result r = {.kind = HOST_RESULT_NONE};
+    if (req->which_result == vcpud_v1_RunRequest_io_tag) {
+        r.kind = HOST_RESULT_IO;
+        r.io = req->result.io.values;
+        r.nio = req->result.io.values_count;
+    } else if (req->which_result == vcpud_v1_RunRequest_mmio_tag) {
+        r.kind = HOST_RESULT_MMIO;
+        r.mmio = req->result.mmio.value;
+    }
+    return r;
+}
+
 /*
- * Start serving (call) on an idle host. Called with h->lock held; returns
- * with it released. Takes ownership of (req) and of one call reference.
+ * Start serving a unary Run (call) on an idle host. Called with h->lock
+ * held; returns with it released. Takes ownership of (req) and of one
+ * call reference.
  */
 static void start_locked(struct vcpu_host *h, struct rpc_call *call,
                          vcpud_v1_RunRequest *req)
 {
     struct vcpud_err err = {0};
-    bool stream = call == h->attached;
+    struct host_result r = unary_result(req);
     if (h->stop) {
         pthread_mutex_unlock(&h->lock);
         vcpud_err_set(&err, -ENOENT, "vCPU %u of VM %u was destroyed", h->id,
                       h->vm_id);
-        run_failed(h, call, stream, &err);
+        status_fail(call, &err);
+        goto drop;
+    }
+    if (stash_refuses(h, &r, &err) < 0) {
+        pthread_mutex_unlock(&h->lock);
+        status_fail(call, &err);
         goto drop;
     }
     if (h->has_stash) {
-        if (req->which_result) {
-            pthread_mutex_unlock(&h->lock);
-            vcpud_err_set(&err, -EPROTO,
-                          "vCPU %u holds a %s exit its previous driver never "
-                          "received: run without a result to receive it",
-                          h->id, vcpud_exit_kind_name(h->stash.kind));
-            run_failed(h, call, stream, &err);
-            goto drop;
-        }
         h->exit = h->stash;
         h->has_stash = false;
-        /* Registers now are those of the kept exit: nothing ran since. */
-        if (stream && (h->regs_with_exit || h->sregs_with_exit))
-            vcpud_vcpu_get_regs(h->cpu, &h->exit_regs, NULL);
-        if (stream && h->sregs_with_exit)
-            vcpud_vcpu_get_sregs(h->cpu, &h->exit_sregs, NULL);
         h->state = HOST_SENDING;
         h->call = call;
         pthread_mutex_unlock(&h->lock);
         free(req);
-        send_exit(h, call, stream);
+        send_exit(h, call);
         return;
     }
     /* The thread is idle, so the core vCPU is free to take the answer. */
-    int rc = apply_result(h->cpu, req, &err);
+    int rc = apply_result(h->cpu, &r, &err);
     if (rc < 0) {
         pthread_mutex_unlock(&h->lock);
-        run_failed(h, call, stream, &err);
+        status_fail(call, &err);
         goto drop;
     }
     h->timeout_ns = req->timeout_ms * 1000000ull;
@@ -287,53 +265,28 @@ drop:
     rpc_call_unref(call);
 }
 
-static void submit_run(struct vcpu_host *h, struct rpc_call *call,
-                       vcpud_v1_RunRequest *req, bool stream)
+void host_run(struct vcpu_host *h, struct rpc_call *call,
+              vcpud_v1_RunRequest *req)
 {
     struct vcpud_err err = {0};
-    if (req->timeout_ms > MAX_TIMEOUT_MS) {
-        vcpud_err_set(&err, -EINVAL,
-                      "timeout_ms %llu is above the limit of %llu (a day)",
-                      (unsigned long long)req->timeout_ms, MAX_TIMEOUT_MS);
-        run_failed(h, call, stream, &err);
+    if (check_timeout(req->timeout_ms, &err) < 0) {
+        status_fail(call, &err);
         free(req);
         return;
     }
     rpc_call_ref(call); /* held while the host serves it */
     pthread_mutex_lock(&h->lock);
-    if (stream && h->attached != call) {
-        pthread_mutex_unlock(&h->lock);
-        rpc_call_finish(call, GRPC_STATUS_FAILED_PRECONDITION,
-                        "this stream no longer drives the vCPU", -EBUSY);
-        free(req);
-        rpc_call_unref(call);
-        return;
-    }
-    if (!stream && h->attached) {
+    const char *busy = NULL;
+    if (h->attached)
+        busy = "is driven by an Attach stream";
+    else if (h->state == HOST_RUNNING ||
+             (h->state == HOST_SENDING && h->parked))
+        busy = "is being run by another call";
+    if (busy) {
         pthread_mutex_unlock(&h->lock);
         status_failf(call, GRPC_STATUS_FAILED_PRECONDITION, -EBUSY,
-                     "vCPU %u of VM %u is driven by an Attach stream; one "
-                     "driver at a time",
-                     h->id, h->vm_id);
-        free(req);
-        rpc_call_unref(call);
-        return;
-    }
-    if (h->state == HOST_RUNNING ||
-        (h->state == HOST_SENDING && h->parked)) {
-        pthread_mutex_unlock(&h->lock);
-        if (stream) {
-            /* Ending the stream must also let go of its guest. */
-            host_detach(h, call);
-            rpc_call_finish(call, GRPC_STATUS_FAILED_PRECONDITION,
-                            "a run command came before the previous run's "
-                            "exit: one run at a time",
-                            -EBUSY);
-        } else
-            status_failf(call, GRPC_STATUS_FAILED_PRECONDITION, -EBUSY,
-                         "vCPU %u of VM %u is being run by another call; "
-                         "one driver at a time",
-                         h->id, h->vm_id);
+                     "vCPU %u of VM %u %s; one driver at a time", h->id,
+                     h->vm_id, busy);
         free(req);
         rpc_call_unref(call);
         return;
@@ -349,20 +302,8 @@ static void submit_run(struct vcpu_host *h, struct rpc_call *call,
     start_locked(h, call, req);
 }
 
-void host_run(struct vcpu_host *h, struct rpc_call *call,
-              vcpud_v1_RunRequest *req)
-{
-    submit_run(h, call, req, false);
-}
-
-void host_stream_run(struct vcpu_host *h, struct rpc_call *call,
-                     vcpud_v1_RunRequest *req)
-{
-    submit_run(h, call, req, true);
-}
-
-int host_attach(struct vcpu_host *h, struct rpc_call *call, bool regs,
-                bool sregs, struct vcpud_err *err)
+int host_attach(struct vcpu_host *h, struct rpc_call *call,
+                host_stream_fn serve, struct vcpud_err *err)
 {
     pthread_mutex_lock(&h->lock);
     int rc = 0;
@@ -375,29 +316,91 @@ int host_attach(struct vcpu_host *h, struct rpc_call *call, bool regs,
                            "another Attach); one driver at a time",
                            h->id, h->vm_id);
     else {
+        rpc_call_ref(call);
         h->attached = call;
-        h->regs_with_exit = regs;
-        h->sregs_with_exit = sregs;
-        h->stream_sent = h->stream_acked = h->exit_seq = 0;
+        h->serve = serve;
+        h->adopt = true;
+        h->stream_gone = false;
     }
+    pthread_mutex_unlock(&h->lock);
+    if (rc == 0)
+        pthread_cond_broadcast(&h->cond);
+    return rc;
+}
+
+void host_stream_gone(struct vcpu_host *h, struct rpc_call *call)
+{
+    pthread_mutex_lock(&h->lock);
+    bool running = false;
+    if (h->attached == call) {
+        h->stream_gone = true;
+        running = h->state == HOST_RUNNING;
+        if (running)
+            h->caller_gone = true;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (running)
+        host_cancel(h);
+}
+
+int host_stream_run(struct vcpu_host *h, const struct host_result *r,
+                    uint64_t timeout_ms, struct vcpud_exit *x,
+                    struct vcpud_regs *regs, struct vcpud_sregs *sregs,
+                    struct vcpud_err *err)
+{
+    if (check_timeout(timeout_ms, err) < 0)
+        return err->code;
+    pthread_mutex_lock(&h->lock);
+    int rc = 0;
+    if (h->stop)
+        rc = vcpud_err_set(err, -ENOENT, "vCPU %u of VM %u was destroyed",
+                           h->id, h->vm_id);
+    else if (h->stream_gone)
+        rc = vcpud_err_set(err, -EPIPE, "the stream's caller went away");
+    else
+        rc = stash_refuses(h, r, err);
+    if (rc == 0 && h->has_stash) {
+        /* Registers now are those of the kept exit: nothing ran since. */
+        *x = h->stash;
+        h->has_stash = false;
+        pthread_mutex_unlock(&h->lock);
+        if (regs)
+            vcpud_vcpu_get_regs(h->cpu, regs, NULL);
+        if (sregs)
+            vcpud_vcpu_get_sregs(h->cpu, sregs, NULL);
+        return 0;
+    }
+    /* This thread is the only one that runs the vCPU, so it is free to
+     * take the answer. */
+    if (rc == 0)
+        rc = apply_result(h->cpu, r, err);
+    if (rc < 0) {
+        pthread_mutex_unlock(&h->lock);
+        return rc;
+    }
+    h->state = HOST_RUNNING;
+    h->caller_gone = false;
+    pthread_mutex_unlock(&h->lock);
+
+    struct vcpud_run_opts opts = {
+        .timeout_ns = timeout_ms * 1000000ull, .regs = regs, .sregs = sregs};
+    rc = run_when_free(h->cpu, &opts, x, err);
+
+    pthread_mutex_lock(&h->lock);
+    h->state = HOST_IDLE;
     pthread_mutex_unlock(&h->lock);
     return rc;
 }
 
-void host_detach(struct vcpu_host *h, struct rpc_call *call)
+void host_stream_lost(struct vcpu_host *h, const struct vcpud_exit *x)
 {
     pthread_mutex_lock(&h->lock);
-    if (h->attached != call) {
-        pthread_mutex_unlock(&h->lock);
-        return;
-    }
-    h->attached = NULL;
-    bool running = h->call == call && h->state == HOST_RUNNING;
-    if (running)
-        h->caller_gone = true;
+    /* A CANCELED exit we caused because the caller left tells nobody
+     * anything; any other exit is kept so the next driver sees it. */
+    bool ours = x->kind == VCPUD_EXIT_CANCELED && h->caller_gone;
+    if (!ours || x->nposted)
+        stash_exit(h, x);
     pthread_mutex_unlock(&h->lock);
-    if (running)
-        host_cancel(h);
 }
 
 void host_on_run_sent(struct rpc_call *call, bool ok)
@@ -406,27 +409,15 @@ void host_on_run_sent(struct rpc_call *call, bool ok)
     if (!h)
         return;
     pthread_mutex_lock(&h->lock);
-    /* On a stream, register replies complete too; only the exit's own
-     * completion ends SENDING. */
-    bool is_exit = true;
-    if (call == h->attached) {
-        uint64_t seq = ++h->stream_acked;
-        is_exit = seq == h->exit_seq;
-    }
-    if (!is_exit || h->call != call || h->state != HOST_SENDING) {
+    if (h->call != call || h->state != HOST_SENDING) {
         pthread_mutex_unlock(&h->lock);
         return;
     }
     /* A CANCELED exit we caused because the caller left tells nobody
      * anything; any other exit is kept so the next driver sees it. */
     bool ours = h->exit.kind == VCPUD_EXIT_CANCELED && h->caller_gone;
-    if (!ok && (!ours || h->exit.nposted)) {
-        h->stash = h->exit;
-        memcpy(h->stash_posted, h->exit.posted,
-               h->exit.nposted * sizeof(h->stash_posted[0]));
-        h->stash.posted = h->stash_posted;
-        h->has_stash = true;
-    }
+    if (!ok && (!ours || h->exit.nposted))
+        stash_exit(h, &h->exit);
     h->state = HOST_IDLE;
     h->call = NULL;
     h->caller_gone = false;
@@ -465,44 +456,65 @@ void host_on_run_cancel(struct rpc_call *call)
         host_cancel(h);
 }
 
+/* Serve the adopted stream on this thread until it ends, then let go. */
+static void serve_stream_locked(struct vcpu_host *h)
+{
+    struct rpc_call *call = h->attached;
+    host_stream_fn serve = h->serve;
+    h->adopt = false;
+    pthread_mutex_unlock(&h->lock);
+    serve(h, call);
+    pthread_mutex_lock(&h->lock);
+    h->attached = NULL;
+    h->serve = NULL;
+    h->stream_gone = false;
+    pthread_mutex_unlock(&h->lock);
+    rpc_call_unref(call);
+    pthread_mutex_lock(&h->lock);
+}
+
+/* Run the unary Run in h->call and send its exit or failure. */
+static void run_unary_locked(struct vcpu_host *h)
+{
+    struct vcpud_run_opts opts = {.timeout_ns = h->timeout_ns};
+    pthread_mutex_unlock(&h->lock);
+
+    struct vcpud_exit x;
+    struct vcpud_err err = {0};
+    /* No cpu_lock here: host_stop joins this thread before it takes
+     * the vCPU away. */
+    int rc = run_when_free(h->cpu, &opts, &x, &err);
+
+    pthread_mutex_lock(&h->lock);
+    struct rpc_call *call = h->call;
+    if (rc < 0) {
+        h->state = HOST_IDLE;
+        h->call = NULL;
+        pthread_mutex_unlock(&h->lock);
+        status_fail(call, &err);
+        rpc_call_unref(call);
+    } else {
+        h->exit = x;
+        h->state = HOST_SENDING;
+        pthread_mutex_unlock(&h->lock);
+        send_exit(h, call);
+    }
+    pthread_mutex_lock(&h->lock);
+}
+
 static void *host_thread(void *arg)
 {
     struct vcpu_host *h = arg;
     pthread_mutex_lock(&h->lock);
     for (;;) {
-        while (h->state != HOST_RUNNING && !h->stop)
+        while (h->state != HOST_RUNNING && !h->adopt && !h->stop)
             pthread_cond_wait(&h->cond, &h->lock);
-        if (h->state != HOST_RUNNING)
+        if (h->adopt)
+            serve_stream_locked(h);
+        else if (h->state == HOST_RUNNING)
+            run_unary_locked(h);
+        else
             break;
-        struct vcpud_run_opts opts = {.timeout_ns = h->timeout_ns};
-        bool stream = h->call == h->attached;
-        if (stream && (h->regs_with_exit || h->sregs_with_exit)) {
-            opts.regs = &h->exit_regs;
-            opts.sregs = h->sregs_with_exit ? &h->exit_sregs : NULL;
-        }
-        pthread_mutex_unlock(&h->lock);
-
-        struct vcpud_exit x;
-        struct vcpud_err err = {0};
-        /* No cpu_lock here: host_stop joins this thread before it takes
-         * the vCPU away. */
-        int rc = run_when_free(h->cpu, &opts, &x, &err);
-
-        pthread_mutex_lock(&h->lock);
-        struct rpc_call *call = h->call;
-        if (rc < 0) {
-            h->state = HOST_IDLE;
-            h->call = NULL;
-            pthread_mutex_unlock(&h->lock);
-            run_failed(h, call, stream, &err);
-            rpc_call_unref(call);
-        } else {
-            h->exit = x;
-            h->state = HOST_SENDING;
-            pthread_mutex_unlock(&h->lock);
-            send_exit(h, call, stream);
-        }
-        pthread_mutex_lock(&h->lock);
     }
     pthread_mutex_unlock(&h->lock);
     return NULL;
@@ -523,17 +535,11 @@ int host_create(struct vcpud_vm *vm, uint32_t vm_id, uint32_t id,
     h->id = id;
     h->refs = 1;
     pthread_mutex_init(&h->lock, NULL);
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&h->send_lock, &attr);
-    pthread_mutexattr_destroy(&attr);
     pthread_cond_init(&h->cond, NULL);
     pthread_rwlock_init(&h->cpu_lock, NULL);
     rc = pthread_create(&h->thread, NULL, host_thread, h);
     if (rc != 0) {
         vcpud_vcpu_destroy(h->cpu);
-        pthread_mutex_destroy(&h->send_lock);
         pthread_mutex_destroy(&h->lock);
         pthread_cond_destroy(&h->cond);
         pthread_rwlock_destroy(&h->cpu_lock);
@@ -549,6 +555,11 @@ void host_stop(struct vcpu_host *h)
 {
     pthread_mutex_lock(&h->lock);
     h->stop = true;
+    /* A stream waiting for its controller's next command would hold this
+     * thread forever: end it, which wakes the wait. */
+    if (h->attached)
+        rpc_call_abort(h->attached, GRPC_STATUS_NOT_FOUND,
+                       "the vCPU was destroyed");
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
     vcpud_vcpu_cancel(h->cpu);

@@ -1,6 +1,8 @@
 /* vcpu_host.h: a vCPU served over gRPC – its own thread runs the guest so
- * no completion-queue thread ever waits on it, and a Run call is answered
- * from that thread when the exit arrives. */
+ * no completion-queue thread ever waits on it. A unary Run is handed to
+ * that thread and answered from it when the exit arrives; an Attach
+ * stream is handed over whole, and that thread then reads its commands
+ * too. */
 #ifndef VCPUD_SERVER_VCPU_HOST_H
 #define VCPUD_SERVER_VCPU_HOST_H
 
@@ -47,25 +49,47 @@ void host_cancel(struct vcpu_host *h);
 void host_run(struct vcpu_host *h, struct rpc_call *call,
               vcpud_v1_RunRequest *req);
 
-/* A run command from the Attach stream (call) bound to this host; like
- * host_run, but the exit (with registers when asked for) goes out as a
- * stream message and a failure as an error reply. */
-void host_stream_run(struct vcpu_host *h, struct rpc_call *call,
-                     vcpud_v1_RunRequest *req);
+/* The answer to the exit a run resumes from. */
+struct host_result {
+    enum { HOST_RESULT_NONE, HOST_RESULT_IO, HOST_RESULT_MMIO } kind;
+    const uint64_t *io; /* HOST_RESULT_IO: the values read, nio of them */
+    size_t nio;
+    uint64_t mmio;      /* HOST_RESULT_MMIO: the value read */
+};
 
-/* Make the Attach stream (call) the vCPU's only driver; -EBUSY when a Run
- * or another stream has it. */
-int host_attach(struct vcpu_host *h, struct rpc_call *call, bool regs,
-                bool sregs, struct vcpud_err *err);
+/* Serves an Attach stream on the host's thread until the stream ends. */
+typedef void (*host_stream_fn)(struct vcpu_host *h, struct rpc_call *call);
 
-/* The stream ended or broke: cancel its run, if any, and let go. */
-void host_detach(struct vcpu_host *h, struct rpc_call *call);
+/*
+ * Make the Attach stream (call) the vCPU's only driver and hand it to the
+ * vCPU's thread, which calls serve(h, call) and lets go when it returns:
+ * commands are read, guests run and exits written on that one thread, so
+ * an exit costs no thread hop. -EBUSY when a Run or another stream has
+ * the vCPU, -ENOENT once it is destroyed. Takes a call reference.
+ */
+int host_attach(struct vcpu_host *h, struct rpc_call *call,
+                host_stream_fn serve, struct vcpud_err *err);
 
-/* Send a reply on the attached stream (counted against exit delivery). */
-void host_stream_send(struct vcpu_host *h, struct rpc_call *call,
-                      const vcpud_v1_AttachResponse *resp);
+/* The stream's caller went away (any thread): cancel its run, start no
+ * other. */
+void host_stream_gone(struct vcpu_host *h, struct rpc_call *call);
 
-/* The Run and Attach methods' callbacks; the call's data is the host. */
+/*
+ * Inside serve: apply (r) and run the guest on this thread until its next
+ * exit (*x; (regs)/(sregs) filled at the exit when not NULL), or hand over
+ * an exit an earlier driver never received. Fails (with err) like the
+ * unary Run would; the stream goes on.
+ */
+int host_stream_run(struct vcpu_host *h, const struct host_result *r,
+                    uint64_t timeout_ms, struct vcpud_exit *x,
+                    struct vcpud_regs *regs, struct vcpud_sregs *sregs,
+                    struct vcpud_err *err);
+
+/* Inside serve: the stream broke before its controller acknowledged exit
+ * (x) with its next message; keep it for the next driver. */
+void host_stream_lost(struct vcpu_host *h, const struct vcpud_exit *x);
+
+/* The Run method's callbacks; the call's data is the host. */
 void host_on_run_sent(struct rpc_call *call, bool ok);
 void host_on_run_cancel(struct rpc_call *call);
 

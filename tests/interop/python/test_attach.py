@@ -1,6 +1,7 @@
 """The exit stream (Attach) driven from grpcio's bidirectional streams."""
 
 import queue
+import time
 
 import grpc
 
@@ -177,19 +178,77 @@ class Attach(VcpudTest):
         self.assertEqual(pb.CANCEL_REASON_TIMEOUT, x.cancel_reason)
         self.assertEqual(S.OK, s.close())
 
-    def test_protocol_break_mid_run_cancels_the_guest(self):
-        # "A stream that breaks mid-run cancels the guest": also when the
-        # server is the one ending it, here for a second `run` before the
-        # first one's exit.
+    def test_commands_sent_mid_run_are_served_in_order(self):
+        # The server reads the next command once it has answered the
+        # previous one: a command sent while the guest runs waits for the
+        # run's exit, then gets its own reply.
+        vm = self.guest_vm("spin")
+        s = self.attach(vm)
+        s.send(pb.AttachRequest(run=pb.RunCommand(timeout_ms=200)))
+        self.wait_running(vm)
+        s.send(pb.AttachRequest(get_regs=pb.Empty()))
+        x = self.exit_of(next(s.call), pb.EXIT_KIND_CANCELED)
+        self.assertEqual(pb.CANCEL_REASON_TIMEOUT, x.cancel_reason)
+        self.assertEqual("regs", next(s.call).WhichOneof("reply"))
+        self.assertEqual(S.OK, s.close())
+
+    def test_vcpu_destroyed_mid_run_ends_the_stream(self):
+        # The server ending the stream mid-run (here: the VM is destroyed
+        # under it) stops the guest and tells the controller why.
         vm = self.guest_vm("spin")
         s = self.attach(vm)
         s.send(pb.AttachRequest(run=pb.RunCommand()))
         self.wait_running(vm)
-        s.send(pb.AttachRequest(run=pb.RunCommand()))
+        self.c.DestroyVm(pb.VmRef(vm_id=vm))
         with self.assertRaises(grpc.RpcError) as cm:
             next(s.call)
-        self.assertEqual(S.FAILED_PRECONDITION, cm.exception.code())
-        # The vCPU is let go (the CANCELED exit made for nobody dropped):
-        # unary Run drives it, and the spin goes on to its own time limit.
-        x = self.retry_busy(self.run_vcpu, vm, timeout_ms=100)
-        self.assertEqual(pb.CANCEL_REASON_TIMEOUT, x.cancel_reason)
+        self.assertEqual(S.NOT_FOUND, cm.exception.code())
+        self.assertIn("destroyed", cm.exception.details())
+        s.send(_END)
+
+
+class StreamLimit(VcpudTest):
+    """Every open Attach stream has a thread of its own until it ends: the
+    server bounds them (VMs x vCPUs per VM, plus 16 being opened)."""
+
+    server_args = ("--max-vms", "1", "--max-vcpus-per-vm", "2")
+
+    exit_of = Attach.exit_of
+
+    def test_streams_beyond_the_bound_are_resource_exhausted(self):
+        held = []
+        try:
+            for _ in range(20):  # none of them opened: no vCPU needed
+                q = queue.Queue()
+                held.append((q, self.c.Attach(iter(q.get, _END))))
+            # The server takes calls as they come: 18 keep a thread (1 x 2
+            # + 16), the other 2 end at once.
+            deadline = time.monotonic() + 60
+            while (sum(call.done() for _, call in held) < 2
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
+            time.sleep(0.5)  # none more
+            ended = [call for _, call in held if call.done()]
+            self.assertEqual(2, len(ended))
+            for call in ended:
+                self.assertEqual(S.RESOURCE_EXHAUSTED, call.code())
+                self.assertIn("streams are open", call.details())
+        finally:
+            for q, call in held:
+                call.cancel()
+                q.put(_END)
+        # Once they are gone the server takes streams again.
+        vm = self.guest_vm("io_out")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                s = Stream(self.c, vm_id=vm, vcpu_id=0)
+                break
+            except grpc.RpcError as e:
+                if (e.code() != S.RESOURCE_EXHAUSTED
+                        or time.monotonic() > deadline):
+                    raise
+                time.sleep(0.05)
+        x = self.exit_of(s.run(), pb.EXIT_KIND_IO_OUT)
+        self.assertEqual(0x10, x.io.port)
+        self.assertEqual(S.OK, s.close())

@@ -1,7 +1,7 @@
 // stream.test.js: the Attach exit stream – guests driven over one bidi call
 // with registers on every exit, register access between runs, one driver
-// at a time, protocol errors, and a controller that resets the stream
-// mid-run.
+// at a time, commands served in order, protocol errors, and a controller
+// that resets the stream mid-run.
 'use strict';
 
 const test = require('node:test');
@@ -171,61 +171,53 @@ test('Attach: breaking the protocol ends the stream with its status', opts, asyn
     // The ended stream no longer holds the vCPU.
     const x = await retryWhileHeld(() => h.run(api, vm, { timeout_ms: '50' }));
     assert.equal(x.cancel_reason, 'CANCEL_REASON_TIMEOUT');
-    // A second `run` before the first one's exit (the guest spins): the
-    // stream ends, the first run unanswered.
+    // A command sent while a run is in flight waits its turn: the server
+    // reads it after the run's exit and answers it next.
     const c = new AttachStream(api);
     await c.open(vm);
-    const first = c.run();
+    const first = c.run({ timeout_ms: '200' });
     await waitRunning(api, vm, c);
-    await h.expectStatus(c.run(), 'FAILED_PRECONDITION', /one run at a time/);
-    await assert.rejects(first, (err) => err.code === h.grpc.status.FAILED_PRECONDITION);
-    // Stop the guest the broken stream left running (see the next test).
-    await api.Cancel({ vm_id: vm, vcpu_id: 0 });
+    const second = c.getRegs();
+    const fx = await first;
+    assert.equal(fx.reply, 'exit', JSON.stringify(fx));
+    assert.equal(fx.exit.cancel_reason, 'CANCEL_REASON_TIMEOUT');
+    assert.ok((await second).rip !== undefined);
+    assert.equal((await c.close()).code, h.grpc.status.OK);
   });
 });
 
 // The contract: "a stream that breaks mid-run cancels the guest" – also
-// when the server itself ends the stream for a protocol error while a run
-// is in flight: the guest is cancelled and the vCPU is free again, with no
-// stale CANCELED exit left for the next Run.
-test(
-  'Attach: a stream ended by the server mid-run cancels the guest and frees the vCPU',
-  opts,
-  async () => {
-    await h.withServer(async (api) => {
-      const vm = await h.guestVm(api, 'spin');
-      const c = new AttachStream(api);
-      await c.open(vm);
-      const first = c.run();
-      await waitRunning(api, vm, c);
-      await h.expectStatus(c.run(), 'FAILED_PRECONDITION', /one run at a time/);
-      await assert.rejects(first);
-      let x;
-      try {
-        // A fresh run, not a kept CANCELED exit of the departed stream.
-        x = await retryWhileHeld(() => h.run(api, vm, { timeout_ms: '50' }), 10000);
-      } finally {
-        await api.Cancel({ vm_id: vm, vcpu_id: 0 });
-      }
-      assert.equal(x.kind, 'EXIT_KIND_CANCELED');
-      assert.equal(x.cancel_reason, 'CANCEL_REASON_TIMEOUT');
-    });
-  },
-);
+// when the server itself ends the stream while a run is in flight, here
+// because the VM is destroyed under it: the controller hears NOT_FOUND.
+test('Attach: a VM destroyed mid-run ends the stream with NOT_FOUND', opts, async () => {
+  await h.withServer(async (api) => {
+    const vm = await h.guestVm(api, 'spin');
+    const c = new AttachStream(api);
+    await c.open(vm);
+    const first = c.run();
+    first.catch(() => {}); // rejected while DestroyVm is awaited
+    await waitRunning(api, vm, c);
+    await api.DestroyVm({ vm_id: vm });
+    await assert.rejects(first, (err) => err.code === h.grpc.status.NOT_FOUND && /destroyed/.test(err.details));
+  });
+});
 
-test('Attach: half-closing mid-run ends the stream OK and cancels the guest', opts, async () => {
+test('Attach: half-closing mid-run: the run is answered first, then the stream ends OK', opts, async () => {
   await h.withServer(async (api) => {
     const vm = await h.guestVm(api, 'spin');
     const s = new AttachStream(api);
     await s.open(vm);
-    const pending = s.run();
-    pending.catch(() => {});
+    const pending = s.run({ timeout_ms: '200' });
     await waitRunning(api, vm, s);
-    const st = await s.close();
+    const closed = s.close();
+    const x = await pending;
+    assert.equal(x.reply, 'exit', JSON.stringify(x));
+    assert.equal(x.exit.cancel_reason, 'CANCEL_REASON_TIMEOUT');
+    const st = await closed;
     assert.equal(st.code, h.grpc.status.OK, JSON.stringify(st));
-    const x = await retryWhileHeld(() => h.run(api, vm, { timeout_ms: '50' }));
-    assert.equal(x.kind, 'EXIT_KIND_CANCELED');
-    assert.equal(x.cancel_reason, 'CANCEL_REASON_TIMEOUT');
+    // The ended stream no longer holds the vCPU.
+    const y = await retryWhileHeld(() => h.run(api, vm, { timeout_ms: '50' }));
+    assert.equal(y.cancel_reason, 'CANCEL_REASON_TIMEOUT');
   });
 });
 
