@@ -6,6 +6,10 @@
  * a vanished peer is noticed), keeps one send batch in flight with a queue
  * behind it (the core allows one op of a kind at a time), and frees the
  * call when its last batch and the last handler reference are gone.
+ *
+ * Bidi methods with on_stream are driven instead by blocking calls from a
+ * thread (rpc_call_exchange), for a stream whose every step belongs on one
+ * thread anyway: its messages then cost no hand-off between threads.
  */
 #ifndef VCPUD_SERVER_RPC_H
 #define VCPUD_SERVER_RPC_H
