@@ -41,15 +41,11 @@ static void reply_error(vcpud_v1_AttachResponse *resp,
 static void run_command(struct vcpu_host *host, struct attach *a)
 {
     const vcpud_v1_RunCommand *cmd = &a->req.command.run;
-    struct host_result r = {.kind = HOST_RESULT_NONE};
-    if (cmd->which_result == vcpud_v1_RunCommand_io_tag) {
-        r.kind = HOST_RESULT_IO;
-        r.io = cmd->result.io.values;
-        r.nio = cmd->result.io.values_count;
-    } else if (cmd->which_result == vcpud_v1_RunCommand_mmio_tag) {
-        r.kind = HOST_RESULT_MMIO;
-        r.mmio = cmd->result.mmio.value;
-    }
+    struct host_result r = host_result_of(
+        cmd->which_result == vcpud_v1_RunCommand_io_tag ? &cmd->result.io
+                                                        : NULL,
+        cmd->which_result == vcpud_v1_RunCommand_mmio_tag ? &cmd->result.mmio
+                                                          : NULL);
     struct vcpud_regs regs;
     struct vcpud_sregs sregs;
     struct vcpud_err err = {0};

@@ -197,16 +197,17 @@ static void stash_exit(struct vcpu_host *h, const struct vcpud_exit *x)
     h->has_stash = true;
 }
 
-static struct host_result unary_result(const vcpud_v1_RunRequest *req)
+struct host_result host_result_of(const vcpud_v1_IoResult *io,
+                                  const vcpud_v1_MmioResult *mmio)
 {
     struct host_result r = {.kind = HOST_RESULT_NONE};
-    if (req->which_result == vcpud_v1_RunRequest_io_tag) {
+    if (io) {
         r.kind = HOST_RESULT_IO;
-        r.io = req->result.io.values;
-        r.nio = req->result.io.values_count;
-    } else if (req->which_result == vcpud_v1_RunRequest_mmio_tag) {
+        r.io = io->values;
+        r.nio = io->values_count;
+    } else if (mmio) {
         r.kind = HOST_RESULT_MMIO;
-        r.mmio = req->result.mmio.value;
+        r.mmio = mmio->value;
     }
     return r;
 }
@@ -220,7 +221,11 @@ static void start_locked(struct vcpu_host *h, struct rpc_call *call,
                          vcpud_v1_RunRequest *req)
 {
     struct vcpud_err err = {0};
-    struct host_result r = unary_result(req);
+    struct host_result r = host_result_of(
+        req->which_result == vcpud_v1_RunRequest_io_tag ? &req->result.io
+                                                        : NULL,
+        req->which_result == vcpud_v1_RunRequest_mmio_tag ? &req->result.mmio
+                                                          : NULL);
     if (h->stop) {
         pthread_mutex_unlock(&h->lock);
         vcpud_err_set(&err, -ENOENT, "vCPU %u of VM %u was destroyed", h->id,

@@ -57,6 +57,11 @@ struct host_result {
     uint64_t mmio;      /* HOST_RESULT_MMIO: the value read */
 };
 
+/* The answer a request carries: (io) or (mmio), or neither (NULL).
+ * Points into them. */
+struct host_result host_result_of(const vcpud_v1_IoResult *io,
+                                  const vcpud_v1_MmioResult *mmio);
+
 /* Serves an Attach stream on the host's thread until the stream ends. */
 typedef void (*host_stream_fn)(struct vcpu_host *h, struct rpc_call *call);
 
