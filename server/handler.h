@@ -18,7 +18,8 @@ struct handler {
     struct vcpud_err err;
 };
 
-/* Decode the request into (msg) (already initialised) and authenticate.
+/* Decode the request into (msg) (decoding sets every field: it need not
+ * be initialised) and authenticate.
  * On failure the call is finished and false returned. */
 bool handler_start(struct handler *h, struct rpc_call *call,
                    const uint8_t *buf, size_t len, const pb_msgdesc_t *desc,
