@@ -65,6 +65,19 @@ typedef int (*bench_step_fn)(void *ctx, uint64_t *ns, char *why);
 int bench_item_add(struct bench_row *row, bench_step_fn step, void *ctx,
                    pid_t server, size_t warmup, size_t iters);
 
+/*
+ * A block of (n) round trips of an item measured by another process (a
+ * Python controller): their times go to (ns) (n of them), or nowhere when
+ * (ns) is NULL (warm-up). 0 or a negative errno with a message in (why).
+ */
+typedef int (*bench_block_fn)(void *ctx, size_t n, uint64_t *ns, char *why);
+
+/* bench_item_add for such an item: (client) is the process making the
+ * round trips, whose CPU time is the row's cli_cpu. */
+int bench_item_add_block(struct bench_row *row, bench_block_fn block, void *ctx,
+                         pid_t client, pid_t server, size_t warmup,
+                         size_t iters);
+
 /* Run (fn)(arg) once every item is measured; in reverse order of the
  * calls, so a resource is released before what it depends on. */
 void bench_defer(void (*fn)(void *arg), void *arg);
@@ -125,6 +138,14 @@ int bench_grpc_server_main(const char *unix_path);
 
 /* vcpud's unary Run and Attach stream, against a vcpud subprocess. */
 void bench_vcpud(const struct bench_config *cfg);
+
+/* A row driven by a Python grpcio controller (bench/py_client.py under
+ * /usr/bin/python3, one process per row) against (addr), served by
+ * (server); (extra) are more arguments for it, NULL-terminated. The row's
+ * name says what the controller does; a controller that cannot start
+ * skips the row with its reason. */
+void bench_py_item(const struct bench_config *cfg, struct bench_row *row,
+                   const char *addr, pid_t server, const char *const *extra);
 
 /* QEMU's gdbstub under KVM: single-step and register read. */
 void bench_gdbstub(const struct bench_config *cfg);

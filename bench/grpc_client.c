@@ -270,14 +270,18 @@ static void shutdown_grpc(void *arg)
 void bench_grpc(const struct bench_config *cfg)
 {
     static const char *const transports[] = {"tcp", "unix"};
-    struct bench_row *rows[2][2]; /* [stream][transport] */
+    static const char *const names[2][2] = {
+        {"grpc_unary", "grpc_stream"},      /* this process, C core */
+        {"py_grpc_unary", "py_grpc_stream"} /* a Python grpcio process */
+    };
+    struct bench_row *rows[2][2][2]; /* [python][stream][transport] */
     bool any = false;
-    for (int s = 0; s < 2; s++)
-        for (int t = 0; t < 2; t++) {
-            rows[s][t] =
-                bench_rows_add(s ? "grpc_stream" : "grpc_unary", transports[t]);
-            any |= rows[s][t] != NULL;
-        }
+    for (int py = 0; py < 2; py++)
+        for (int s = 0; s < 2; s++)
+            for (int t = 0; t < 2; t++) {
+                rows[py][s][t] = bench_rows_add(names[py][s], transports[t]);
+                any |= rows[py][s][t] != NULL;
+            }
     struct server *srv = any ? calloc(1, sizeof(*srv)) : NULL;
     if (!srv)
         return;
@@ -302,6 +306,19 @@ void bench_grpc(const struct bench_config *cfg)
     bench_defer(shutdown_grpc, NULL);
     for (int s = 0; s < 2; s++)
         for (int t = 0; t < 2; t++)
-            bare_item(cfg, rows[s][t], addr[t][0] ? addr[t] : NULL,
+            bare_item(cfg, rows[0][s][t], addr[t][0] ? addr[t] : NULL,
                       srv->proc.pid, s == 1);
+    /* The same calls from Python: the stream's message as ours. */
+    char bytes[24];
+    snprintf(bytes, sizeof(bytes), "%zu", bench_exit_message_size());
+    const char *const extra[] = {"--bytes", bytes, NULL};
+    for (int s = 0; s < 2; s++)
+        for (int t = 0; t < 2; t++) {
+            if (rows[1][s][t] && !addr[t][0])
+                bench_row_skip(rows[1][s][t],
+                               "the bare gRPC server did not start");
+            else
+                bench_py_item(cfg, rows[1][s][t], addr[t], srv->proc.pid,
+                              extra);
+        }
 }

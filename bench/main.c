@@ -33,7 +33,7 @@ static const char usage[] =
     "  --vcpud-arg ARG one more argument for it (repeatable, e.g.\n"
     "                  --vcpud-arg --cq-threads=1)\n"
     "  --only LIST     comma-separated groups (local,raw,grpc,vcpud,gdbstub)\n"
-    "                  and rows (stream,run_unary,...) to run\n";
+    "                  and rows (stream,run_unary,py_stream,...) to run\n";
 
 static bool parse_count(const char *s, size_t *out)
 {
@@ -92,8 +92,10 @@ static const struct {
 } groups[] = {
     {"local", "local: the in-process core", bench_local},
     {"raw", "raw: socket ping-pong", run_raw},
-    {"grpc", "grpc: bare gRPC unary call and stream", bench_grpc},
-    {"vcpud", "vcpud: unary Run and the Attach stream", bench_vcpud},
+    {"grpc", "grpc: bare gRPC unary call and stream, from C and Python",
+     bench_grpc},
+    {"vcpud", "vcpud: unary Run and the Attach stream, from C and Python",
+     bench_vcpud},
     {"gdbstub", "gdbstub: QEMU's gdbstub under KVM", bench_gdbstub},
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

@@ -75,6 +75,7 @@ static const struct ratio_def {
      {"gdbstub_regs", NULL},
      1.0,
      "stream_getregs / gdbstub_regs"},
+    {"py_stream", {"py_run_unary", NULL}, 1.0, "py_stream / py_run_unary"},
 };
 
 static const struct bench_row *find(const char *name, const char *transport)

@@ -56,8 +56,9 @@ static uint64_t quantile(const uint64_t *s, size_t n, double q)
 struct item {
     struct bench_row *row;
     bench_step_fn step;
+    bench_block_fn block; /* instead of step: a block at a time */
     void *ctx;
-    pid_t server;
+    pid_t client, server; /* client 0: this process */
     size_t warmup, iters, done;
     uint64_t *samples;
     uint64_t client_cpu_ns, server_cpu_ns;
@@ -73,23 +74,41 @@ static struct {
 } deferred[MAX_DEFERRED];
 static size_t ndeferred;
 
+static int item_add(const struct item *it)
+{
+    uint64_t *s = malloc((it->iters ? it->iters : 1) * sizeof(*s));
+    if (!s || nitems == MAX_ITEMS) {
+        free(s);
+        bench_row_skip(it->row, "no room for the samples of another item");
+        return -ENOMEM;
+    }
+    items[nitems] = *it;
+    items[nitems++].samples = s;
+    return 0;
+}
+
 int bench_item_add(struct bench_row *row, bench_step_fn step, void *ctx,
                    pid_t server, size_t warmup, size_t iters)
 {
-    uint64_t *s = malloc((iters ? iters : 1) * sizeof(*s));
-    if (!s || nitems == MAX_ITEMS) {
-        free(s);
-        bench_row_skip(row, "no room for the samples of another item");
-        return -ENOMEM;
-    }
-    items[nitems++] = (struct item){.row = row,
-                                    .step = step,
-                                    .ctx = ctx,
-                                    .server = server,
-                                    .warmup = warmup,
-                                    .iters = iters,
-                                    .samples = s};
-    return 0;
+    return item_add(&(struct item){.row = row,
+                                   .step = step,
+                                   .ctx = ctx,
+                                   .server = server,
+                                   .warmup = warmup,
+                                   .iters = iters});
+}
+
+int bench_item_add_block(struct bench_row *row, bench_block_fn block, void *ctx,
+                         pid_t client, pid_t server, size_t warmup,
+                         size_t iters)
+{
+    return item_add(&(struct item){.row = row,
+                                   .block = block,
+                                   .ctx = ctx,
+                                   .client = client,
+                                   .server = server,
+                                   .warmup = warmup,
+                                   .iters = iters});
 }
 
 void bench_defer(void (*fn)(void *arg), void *arg)
@@ -119,19 +138,28 @@ static uint64_t proc_cpu_ns(pid_t pid)
 static void run_block(struct item *it, size_t n, bool timed)
 {
     char why[BENCH_REASON_MAX] = "";
-    for (size_t i = 0; i < n && !it->failed; i++) {
-        uint64_t ns;
-        int rc = it->step(it->ctx, &ns, why);
-        if (rc < 0) {
-            if (timed)
-                bench_row_skip(it->row, "failed after %zu round trips: %.300s",
-                               it->done, why);
-            else
-                bench_row_skip(it->row, "failed in warm-up: %.300s", why);
-            it->failed = true;
-        } else if (timed) {
-            it->samples[it->done++] = ns;
+    int rc = 0;
+    if (it->failed || n == 0)
+        return;
+    if (it->block) {
+        rc = it->block(it->ctx, n, timed ? it->samples + it->done : NULL, why);
+        if (rc == 0 && timed)
+            it->done += n;
+    } else {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            uint64_t ns;
+            rc = it->step(it->ctx, &ns, why);
+            if (rc == 0 && timed)
+                it->samples[it->done++] = ns;
         }
+    }
+    if (rc < 0) {
+        if (timed)
+            bench_row_skip(it->row, "failed after %zu round trips: %.300s",
+                           it->done, why);
+        else
+            bench_row_skip(it->row, "failed in warm-up: %.300s", why);
+        it->failed = true;
     }
 }
 
@@ -163,10 +191,11 @@ static void run_timed(struct item *it, size_t n)
         return;
     /* Our own reading last before the block and first after it, so the
      * block's count holds as little of it as can be. */
+    pid_t client = it->client ? it->client : getpid();
     uint64_t s0 = it->server ? proc_cpu_ns(it->server) : 0;
-    uint64_t c0 = proc_cpu_ns(getpid());
+    uint64_t c0 = proc_cpu_ns(client);
     run_block(it, n, true);
-    uint64_t c1 = proc_cpu_ns(getpid());
+    uint64_t c1 = proc_cpu_ns(client);
     uint64_t s1 = it->server ? proc_cpu_ns(it->server) : 0;
     it->client_cpu_ns += c1 > c0 ? c1 - c0 : 0;
     it->server_cpu_ns += s1 > s0 ? s1 - s0 : 0;

@@ -246,6 +246,34 @@ static void item_rows(const struct bench_config *cfg,
     }
 }
 
+/* The same two ways of driving vcpud from a Python grpcio controller
+ * (bench/py_client.py): unary Run, and Attach one exit per step. */
+static const char *const py_items[] = {"py_run_unary", "py_stream"};
+#define NPY (sizeof(py_items) / sizeof(py_items[0]))
+
+/* Python rows: the controller loads the IN/OUT guest itself, where and as
+ * drv_open does. */
+static void py_item_rows(const struct bench_config *cfg,
+                         struct bench_row *const *rows, char addrs[][160],
+                         pid_t server_pid, const char *down)
+{
+    struct bench_guest g = BENCH_GUEST(inout_loop);
+    char hex[2 * 64 + 1] = "", load[16], stack[16], ram[16];
+    for (size_t i = 0; i < g.len && i < 64; i++)
+        snprintf(hex + 2 * i, 3, "%02x", g.code[i]);
+    snprintf(load, sizeof(load), "%#x", BENCH_GUEST_LOAD);
+    snprintf(stack, sizeof(stack), "%#x", BENCH_GUEST_STACK);
+    snprintf(ram, sizeof(ram), "%#x", BENCH_GUEST_RAM);
+    const char *const extra[] = {"--guest", hex,     "--load", load, "--stack",
+                                 stack,     "--ram", ram,      NULL};
+    for (int t = 0; t < NTRANSPORTS; t++) {
+        if (rows[t] && down)
+            bench_row_skip(rows[t], "%s", down);
+        else
+            bench_py_item(cfg, rows[t], addrs[t], server_pid, extra);
+    }
+}
+
 /* Start vcpud on 127.0.0.1:0 and a unix socket; its log names the port. */
 static int start_vcpud(const struct bench_config *cfg, struct bench_proc *p,
                        const char *log, const char *sock, char addrs[2][160],
@@ -318,15 +346,20 @@ static void vcpud_stop(void *arg)
 
 void bench_vcpud(const struct bench_config *cfg)
 {
-    struct bench_row *rows[NITEMS][NTRANSPORTS];
+    struct bench_row *rows[NITEMS][NTRANSPORTS], *py_rows[NPY][NTRANSPORTS];
     bool any = false;
     for (size_t i = 0; i < NITEMS; i++)
         for (int t = 0; t < NTRANSPORTS; t++) {
             rows[i][t] = bench_rows_add(items[i].name, transports[t]);
             any |= rows[i][t] && items[i].step;
         }
+    for (size_t i = 0; i < NPY; i++)
+        for (int t = 0; t < NTRANSPORTS; t++) {
+            py_rows[i][t] = bench_rows_add(py_items[i], transports[t]);
+            any |= py_rows[i][t] != NULL;
+        }
     struct vcpud_srv *v = any ? calloc(1, sizeof(*v)) : NULL;
-    char addrs[2][160], why[BENCH_REASON_MAX] = "";
+    char addrs[2][160] = {"", ""}, why[BENCH_REASON_MAX] = "";
     const char *down = NULL;
     if (v) {
         v->proc.out_fd = -1;
@@ -361,4 +394,6 @@ void bench_vcpud(const struct bench_config *cfg)
     for (size_t i = 0; i < NITEMS; i++)
         item_rows(cfg, &items[i], rows[i], v && !down ? v->clients : none,
                   v ? v->proc.pid : 0, down);
+    for (size_t i = 0; i < NPY; i++)
+        py_item_rows(cfg, py_rows[i], addrs, v ? v->proc.pid : 0, down);
 }
