@@ -224,8 +224,9 @@ static void bare_close(void *arg)
     free(b);
 }
 
+/* A row of bare calls: unary when (stream) is NULL, else that stream. */
 static void bare_item(const struct bench_config *cfg, struct bench_row *row,
-                      const char *addr, pid_t server, bool stream)
+                      const char *addr, pid_t server, const char *stream)
 {
     if (!row)
         return;
@@ -233,8 +234,7 @@ static void bare_item(const struct bench_config *cfg, struct bench_row *row,
         bench_row_skip(row, "the bare gRPC server did not start");
         return;
     }
-    struct bare *b =
-        bare_open(addr, stream ? BENCH_GRPC_STREAM : BENCH_GRPC_UNARY);
+    struct bare *b = bare_open(addr, stream ? stream : BENCH_GRPC_UNARY);
     if (!b) {
         bench_row_skip(row, "out of memory");
         return;
@@ -275,13 +275,19 @@ void bench_grpc(const struct bench_config *cfg)
         {"py_grpc_unary", "py_grpc_stream"} /* a Python grpcio process */
     };
     struct bench_row *rows[2][2][2]; /* [python][stream][transport] */
+    struct bench_row *threaded[2];   /* grpc_stream_thread [transport] */
     bool any = false;
-    for (int py = 0; py < 2; py++)
+    for (int py = 0; py < 2; py++) {
         for (int s = 0; s < 2; s++)
             for (int t = 0; t < 2; t++) {
                 rows[py][s][t] = bench_rows_add(names[py][s], transports[t]);
                 any |= rows[py][s][t] != NULL;
             }
+        for (int t = 0; !py && t < 2; t++) { /* next to grpc_stream */
+            threaded[t] = bench_rows_add("grpc_stream_thread", transports[t]);
+            any |= threaded[t] != NULL;
+        }
+    }
     struct server *srv = any ? calloc(1, sizeof(*srv)) : NULL;
     if (!srv)
         return;
@@ -304,10 +310,13 @@ void bench_grpc(const struct bench_config *cfg)
     }
     grpc_init();
     bench_defer(shutdown_grpc, NULL);
-    for (int s = 0; s < 2; s++)
-        for (int t = 0; t < 2; t++)
-            bare_item(cfg, rows[0][s][t], addr[t][0] ? addr[t] : NULL,
-                      srv->proc.pid, s == 1);
+    for (int t = 0; t < 2; t++) {
+        const char *a = addr[t][0] ? addr[t] : NULL;
+        bare_item(cfg, rows[0][0][t], a, srv->proc.pid, NULL);
+        bare_item(cfg, rows[0][1][t], a, srv->proc.pid, BENCH_GRPC_STREAM);
+        bare_item(cfg, threaded[t], a, srv->proc.pid,
+                  BENCH_GRPC_STREAM_THREAD);
+    }
     /* The same calls from Python: the stream's message as ours. */
     char bytes[24];
     snprintf(bytes, sizeof(bytes), "%zu", bench_exit_message_size());

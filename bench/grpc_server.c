@@ -1,7 +1,10 @@
 /* grpc_server.c: the bare gRPC server the baselines talk to – a unary
- * method with an empty handler and a bidi stream echoing each message, on
- * the gRPC C core, in a process of its own, two completion-queue threads
- * like vcpud's default. */
+ * method with an empty handler and two bidi streams echoing each message,
+ * on the gRPC C core, in a process of its own, two completion-queue
+ * threads like vcpud's default. Echo answers from the completion-queue
+ * thread; EchoThread from a thread of the call's own, the way vcpud serves
+ * Attach. Both send each echo and receive the next message in one batch
+ * (one write, one completion), the cheapest shape measured. */
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -18,33 +21,38 @@
 #define SERVER_THREADS 2 /* vcpud's default --cq-threads */
 #define REQUESTS 2       /* calls of each method waiting to be accepted */
 
-enum tag_kind { T_NEW, T_UNARY_DONE, T_RECV, T_SEND, T_DONE };
+enum tag_kind { T_NEW, T_UNARY_DONE, T_XCHG, T_DONE };
+enum method { M_UNARY, M_ECHO, M_ECHO_THREAD };
 
 struct tag {
     enum tag_kind kind;
     struct scall *c;
 };
 
-/* One call of either method. */
+/* One call of any method. A stream has one batch in flight at a time: the
+ * client sends its next message only after the echo. */
 struct scall {
-    bool stream;
+    enum method m;
     grpc_call *call;
+    grpc_completion_queue *own; /* M_ECHO_THREAD: plucked by its thread */
     gpr_timespec deadline;
     grpc_metadata_array md;
     grpc_byte_buffer *payload; /* unary: the request */
-    struct tag t_new, t_done, t_recv, t_send;
+    struct tag t_new, t_done, t_xchg;
     grpc_slice details;
     int cancelled;
-    /* Streams: one receive always posted, one send at a time. */
-    pthread_mutex_t lock;
-    int refs; /* batches in flight */
-    grpc_byte_buffer *recv, *sending, *pending;
-    bool md_sent, send_busy;
+    grpc_byte_buffer *recv, *sending;
+    bool md_sent;
 };
 
 static grpc_server *g_server;
 static grpc_completion_queue *g_cq;
-static void *g_unary, *g_stream;
+static void *g_methods[3];
+
+static gpr_timespec forever(void)
+{
+    return gpr_inf_future(GPR_CLOCK_REALTIME);
+}
 
 static void scall_free(struct scall *c)
 {
@@ -54,42 +62,38 @@ static void scall_free(struct scall *c)
         grpc_byte_buffer_destroy(c->recv);
     if (c->sending)
         grpc_byte_buffer_destroy(c->sending);
-    if (c->pending)
-        grpc_byte_buffer_destroy(c->pending);
     grpc_slice_unref(c->details);
     grpc_metadata_array_destroy(&c->md);
     if (c->call)
         grpc_call_unref(c->call);
-    pthread_mutex_destroy(&c->lock);
+    if (c->own) {
+        grpc_completion_queue_shutdown(c->own);
+        while (grpc_completion_queue_pluck(c->own, NULL, forever(), NULL)
+                   .type != GRPC_QUEUE_SHUTDOWN)
+            ;
+        grpc_completion_queue_destroy(c->own);
+    }
     free(c);
 }
 
-static void request_call(bool stream)
+static void request_call(enum method m)
 {
     struct scall *c = calloc(1, sizeof(*c));
     if (!c)
         return;
-    c->stream = stream;
+    c->m = m;
     c->details = grpc_empty_slice();
     grpc_metadata_array_init(&c->md);
-    pthread_mutex_init(&c->lock, NULL);
     c->t_new = (struct tag){T_NEW, c};
-    c->t_done = (struct tag){stream ? T_DONE : T_UNARY_DONE, c};
-    c->t_recv = (struct tag){T_RECV, c};
-    c->t_send = (struct tag){T_SEND, c};
+    c->t_done = (struct tag){m == M_UNARY ? T_UNARY_DONE : T_DONE, c};
+    c->t_xchg = (struct tag){T_XCHG, c};
+    if (m == M_ECHO_THREAD)
+        c->own = grpc_completion_queue_create_for_pluck(NULL);
     if (grpc_server_request_registered_call(
-            g_server, stream ? g_stream : g_unary, &c->call, &c->deadline,
-            &c->md, stream ? NULL : &c->payload, g_cq, g_cq,
+            g_server, g_methods[m], &c->call, &c->deadline, &c->md,
+            m == M_UNARY ? &c->payload : NULL, c->own ? c->own : g_cq, g_cq,
             &c->t_new) != GRPC_CALL_OK)
         scall_free(c);
-}
-
-/* Start a batch on a stream; its completion gives the reference back. */
-static void stream_batch(struct scall *c, grpc_op *ops, size_t n, struct tag *t)
-{
-    c->refs++;
-    if (grpc_call_start_batch(c->call, ops, n, t, NULL) != GRPC_CALL_OK)
-        c->refs--;
 }
 
 /* The empty handler: empty message and OK, with the wait for the client's
@@ -113,32 +117,29 @@ static void unary_answer(struct scall *c)
         scall_free(c);
 }
 
-static void post_recv_locked(struct scall *c)
+/* Echo (c->sending) (none at first) and receive the next message, in one
+ * batch. False if the batch could not start. */
+static bool exchange(struct scall *c)
 {
-    grpc_op op;
-    memset(&op, 0, sizeof(op));
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &c->recv;
-    stream_batch(c, &op, 1, &c->t_recv);
-}
-
-static void send_locked(struct scall *c, grpc_byte_buffer *bb)
-{
-    grpc_op ops[2];
+    grpc_op ops[3];
     size_t n = 0;
     memset(ops, 0, sizeof(ops));
-    if (!c->md_sent)
+    if (c->sending && !c->md_sent) {
         ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[n].op = GRPC_OP_SEND_MESSAGE;
-    ops[n++].data.send_message.send_message = bb;
-    c->md_sent = true;
-    c->sending = bb;
-    c->send_busy = true;
-    stream_batch(c, ops, n, &c->t_send);
+        c->md_sent = true;
+    }
+    if (c->sending) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->sending;
+    }
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n++].data.recv_message.recv_message = &c->recv;
+    return grpc_call_start_batch(c->call, ops, n, &c->t_xchg, NULL) ==
+           GRPC_CALL_OK;
 }
 
 /* The half-close (or a failure): OK, and wait for the close. */
-static void finish_locked(struct scall *c)
+static bool finish(struct scall *c)
 {
     grpc_op ops[3];
     size_t n = 0;
@@ -151,42 +152,46 @@ static void finish_locked(struct scall *c)
     ops[n++].data.send_status_from_server.status_details = &c->details;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
-    stream_batch(c, ops, n, &c->t_done);
+    return grpc_call_start_batch(c->call, ops, n, &c->t_done, NULL) ==
+           GRPC_CALL_OK;
 }
 
-/* A stream's batch came back: echo a message (after the send in flight,
- * if any), or end the call. */
-static void on_stream_event(struct tag *t, bool ok)
+/* An exchange came back: what arrived is the next echo. False when the
+ * stream is over and the call was finished (or could not be). */
+static bool exchanged(struct scall *c, bool ok, bool *finishing)
 {
-    struct scall *c = t->c;
-    pthread_mutex_lock(&c->lock);
-    if (t->kind == T_RECV) {
-        grpc_byte_buffer *bb = c->recv;
-        c->recv = NULL;
-        if (ok && bb) {
-            if (c->send_busy)
-                c->pending = bb;
-            else
-                send_locked(c, bb);
-            post_recv_locked(c);
-        } else {
-            if (bb)
-                grpc_byte_buffer_destroy(bb);
-            finish_locked(c);
-        }
-    } else if (t->kind == T_SEND) {
+    if (c->sending)
         grpc_byte_buffer_destroy(c->sending);
-        c->sending = NULL;
-        c->send_busy = false;
-        if (c->pending) {
-            grpc_byte_buffer *bb = c->pending;
-            c->pending = NULL;
-            send_locked(c, bb);
-        }
+    c->sending = c->recv;
+    c->recv = NULL;
+    if (ok && c->sending)
+        return exchange(c);
+    *finishing = finish(c);
+    return false;
+}
+
+/* EchoThread: the call's thread reads, echoes and finishes it. */
+static void *echo_thread(void *arg)
+{
+    struct scall *c = arg;
+    bool ok = exchange(c), finishing = false;
+    while (ok) {
+        grpc_event ev =
+            grpc_completion_queue_pluck(c->own, &c->t_xchg, forever(), NULL);
+        ok = exchanged(c, ev.success, &finishing);
     }
-    bool last = --c->refs == 0;
-    pthread_mutex_unlock(&c->lock);
-    if (last)
+    if (finishing)
+        grpc_completion_queue_pluck(c->own, &c->t_done, forever(), NULL);
+    scall_free(c);
+    return NULL;
+}
+
+static void start_echo_thread(struct scall *c)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, echo_thread, c) == 0)
+        pthread_detach(th);
+    else
         scall_free(c);
 }
 
@@ -194,34 +199,35 @@ static void *srv_thread(void *arg)
 {
     (void)arg;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(
-            g_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_event ev = grpc_completion_queue_next(g_cq, forever(), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)
             continue;
         struct tag *t = ev.tag;
         struct scall *c = t->c;
+        bool finishing = false;
         switch (t->kind) {
         case T_NEW:
             if (!ev.success) {
                 scall_free(c);
                 break;
             }
-            request_call(c->stream);
-            if (!c->stream) {
+            request_call(c->m);
+            if (c->m == M_UNARY)
                 unary_answer(c);
-                break;
-            }
-            pthread_mutex_lock(&c->lock);
-            post_recv_locked(c);
-            pthread_mutex_unlock(&c->lock);
+            else if (c->m == M_ECHO_THREAD)
+                start_echo_thread(c);
+            else if (!exchange(c))
+                scall_free(c);
+            break;
+        case T_XCHG:
+            if (!exchanged(c, ev.success, &finishing) && !finishing)
+                scall_free(c);
             break;
         case T_UNARY_DONE:
+        case T_DONE:
             scall_free(c);
-            break;
-        default:
-            on_stream_event(t, ev.success);
             break;
         }
     }
@@ -234,11 +240,13 @@ int bench_grpc_server_main(const char *unix_path)
     g_cq = grpc_completion_queue_create_for_next(NULL);
     g_server = grpc_server_create(NULL, NULL);
     grpc_server_register_completion_queue(g_server, g_cq, NULL);
-    g_unary = grpc_server_register_method(
+    g_methods[M_UNARY] = grpc_server_register_method(
         g_server, BENCH_GRPC_UNARY, NULL,
         GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-    g_stream = grpc_server_register_method(g_server, BENCH_GRPC_STREAM, NULL,
-                                           GRPC_SRM_PAYLOAD_NONE, 0);
+    g_methods[M_ECHO] = grpc_server_register_method(
+        g_server, BENCH_GRPC_STREAM, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
+    g_methods[M_ECHO_THREAD] = grpc_server_register_method(
+        g_server, BENCH_GRPC_STREAM_THREAD, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
     char unix_addr[160];
     snprintf(unix_addr, sizeof(unix_addr), "unix:%s", unix_path);
@@ -252,8 +260,9 @@ int bench_grpc_server_main(const char *unix_path)
     }
     grpc_server_start(g_server);
     for (int i = 0; i < REQUESTS; i++) {
-        request_call(false);
-        request_call(true);
+        request_call(M_UNARY);
+        request_call(M_ECHO);
+        request_call(M_ECHO_THREAD);
     }
     pthread_t t[SERVER_THREADS];
     for (int i = 0; i < SERVER_THREADS; i++)

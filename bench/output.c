@@ -162,7 +162,7 @@ static void print_json(const struct bench_row *r)
 
 static void print_table_row(const struct bench_row *r)
 {
-    printf("%-15s %-9s ", r->name, r->transport);
+    printf("%-18s %-9s ", r->name, r->transport);
     if (r->skipped) {
         printf("skipped: %s\n", r->reason);
         return;
@@ -182,7 +182,7 @@ static void print_table_row(const struct bench_row *r)
 void bench_rows_print(bool json)
 {
     if (!json)
-        printf("%-15s %-9s %9s %9s %8s %7s %7s   %s\n", "item", "transport",
+        printf("%-18s %-9s %9s %9s %8s %7s %7s   %s\n", "item", "transport",
                "median_us", "p99_us", "per_s", "cli_cpu", "srv_cpu", "ratio");
     for (size_t i = 0; i < nrows; i++) {
         if (json)
