@@ -191,6 +191,27 @@ static void cancel_and_time_limit(void **state)
     assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
 }
 
+/* The server ending a stream mid-run: the VM is destroyed under it. The
+ * run answers NOT_FOUND with the core's errno; the stream is over. */
+static void vm_destroyed_mid_run(void **state)
+{
+    (void)state;
+    struct vcpud_client_status st = {0};
+    uint32_t vm = guest_vm(cli, GUEST(spin), VCPUD_MODE_REAL, false);
+    struct stream_runner r = {0};
+    assert_ok(vcpud_client_attach(cli, vm, 0, NULL, &r.s, &st), &st);
+    pthread_create(&r.thread, NULL, stream_run_main, &r);
+    wait_running(cli, vm);
+    assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
+    pthread_join(r.thread, NULL);
+    assert_true(r.rc < 0);
+    assert_int_equal(ST_NOT_FOUND, r.st.code);
+    assert_non_null(strstr(r.st.msg, "destroyed"));
+    struct vcpud_exit x;
+    assert_true(vcpud_stream_run(r.s, NULL, &x, NULL, NULL, &st) < 0);
+    vcpud_stream_close(r.s, &st);
+}
+
 /* The child attaches and runs a guest that waits for a flag; it is killed
  * mid-run, and a new controller takes the vCPU over. */
 static int child_attach_run(const char *addr, uint32_t vm)
@@ -336,6 +357,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(one_driver_at_a_time, setup,
                                         itest_teardown),
         cmocka_unit_test_setup_teardown(cancel_and_time_limit, setup,
+                                        itest_teardown),
+        cmocka_unit_test_setup_teardown(vm_destroyed_mid_run, setup,
                                         itest_teardown),
         cmocka_unit_test_setup_teardown(controller_killed_mid_stream, setup,
                                         itest_teardown),
