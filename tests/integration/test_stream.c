@@ -168,15 +168,23 @@ static void *stream_run_main(void *arg)
     return NULL;
 }
 
+/* A VM spinning in a run command of stream r->s, sent from r->thread. */
+static uint32_t spin_on_stream(struct stream_runner *r)
+{
+    struct vcpud_client_status st = {0};
+    uint32_t vm = guest_vm(cli, GUEST(spin), VCPUD_MODE_REAL, false);
+    assert_ok(vcpud_client_attach(cli, vm, 0, NULL, &r->s, &st), &st);
+    pthread_create(&r->thread, NULL, stream_run_main, r);
+    wait_running(cli, vm);
+    return vm;
+}
+
 static void cancel_and_time_limit(void **state)
 {
     (void)state;
     struct vcpud_client_status st = {0};
-    uint32_t vm = guest_vm(cli, GUEST(spin), VCPUD_MODE_REAL, false);
     struct stream_runner r = {0};
-    assert_ok(vcpud_client_attach(cli, vm, 0, NULL, &r.s, &st), &st);
-    pthread_create(&r.thread, NULL, stream_run_main, &r);
-    wait_running(cli, vm);
+    uint32_t vm = spin_on_stream(&r);
     assert_ok(vcpud_client_cancel(cli, vm, 0, &st), &st);
     pthread_join(r.thread, NULL);
     assert_ok(r.rc, &r.st);
@@ -197,11 +205,8 @@ static void vm_destroyed_mid_run(void **state)
 {
     (void)state;
     struct vcpud_client_status st = {0};
-    uint32_t vm = guest_vm(cli, GUEST(spin), VCPUD_MODE_REAL, false);
     struct stream_runner r = {0};
-    assert_ok(vcpud_client_attach(cli, vm, 0, NULL, &r.s, &st), &st);
-    pthread_create(&r.thread, NULL, stream_run_main, &r);
-    wait_running(cli, vm);
+    uint32_t vm = spin_on_stream(&r);
     assert_ok(vcpud_client_destroy_vm(cli, vm, &st), &st);
     pthread_join(r.thread, NULL);
     assert_true(r.rc < 0);
