@@ -314,8 +314,7 @@ void bench_grpc(const struct bench_config *cfg)
         const char *a = addr[t][0] ? addr[t] : NULL;
         bare_item(cfg, rows[0][0][t], a, srv->proc.pid, NULL);
         bare_item(cfg, rows[0][1][t], a, srv->proc.pid, BENCH_GRPC_STREAM);
-        bare_item(cfg, threaded[t], a, srv->proc.pid,
-                  BENCH_GRPC_STREAM_THREAD);
+        bare_item(cfg, threaded[t], a, srv->proc.pid, BENCH_GRPC_STREAM_THREAD);
     }
     /* The same calls from Python: the stream's message as ours. */
     char bytes[24];

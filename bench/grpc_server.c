@@ -68,8 +68,9 @@ static void scall_free(struct scall *c)
         grpc_call_unref(c->call);
     if (c->own) {
         grpc_completion_queue_shutdown(c->own);
-        while (grpc_completion_queue_pluck(c->own, NULL, forever(), NULL)
-                   .type != GRPC_QUEUE_SHUTDOWN)
+        while (
+            grpc_completion_queue_pluck(c->own, NULL, forever(), NULL).type !=
+            GRPC_QUEUE_SHUTDOWN)
             ;
         grpc_completion_queue_destroy(c->own);
     }

@@ -95,8 +95,7 @@ int main(int argc, char **argv)
         .nlisten = o.nlisten,
         .cq_threads = o.cq_threads,
         /* Each open stream drives one vCPU; a few more may be opening. */
-        .max_call_threads =
-            (int)(o.lim.max_vms * o.lim.max_vcpus_per_vm) + 16,
+        .max_call_threads = (int)(o.lim.max_vms * o.lim.max_vcpus_per_vm) + 16,
         .max_message = o.max_message,
         .keepalive_ms = o.keepalive_ms,
         .keepalive_timeout_ms = o.keepalive_timeout_ms,

@@ -34,8 +34,8 @@ static void reply_error(vcpud_v1_AttachResponse *resp,
     resp->which_reply = vcpud_v1_AttachResponse_error_tag;
     resp->reply.error.code = (int32_t)status_from_errno(err->code);
     resp->reply.error.core_errno = err->code;
-    snprintf(resp->reply.error.message, sizeof(resp->reply.error.message),
-             "%s", err->msg);
+    snprintf(resp->reply.error.message, sizeof(resp->reply.error.message), "%s",
+             err->msg);
 }
 
 static void run_command(struct vcpu_host *host, struct attach *a)

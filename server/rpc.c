@@ -15,7 +15,14 @@
 
 #define REQUESTS_PER_METHOD 2 /* calls waiting to be accepted, per method */
 
-enum tag_kind { TAG_NEW, TAG_CLOSE, TAG_RECV, TAG_SEND, TAG_XCHG, TAG_SHUTDOWN };
+enum tag_kind {
+    TAG_NEW,
+    TAG_CLOSE,
+    TAG_RECV,
+    TAG_SEND,
+    TAG_XCHG,
+    TAG_SHUTDOWN
+};
 
 struct rpc_tag {
     enum tag_kind kind;
@@ -135,9 +142,8 @@ static void call_free(struct rpc_call *c)
     if (c->own_cq) {
         /* Every batch's tag was plucked by now: the queue drains at once. */
         grpc_completion_queue_shutdown(c->own_cq);
-        while (grpc_completion_queue_pluck(c->own_cq, NULL,
-                                           gpr_inf_future(GPR_CLOCK_REALTIME),
-                                           NULL)
+        while (grpc_completion_queue_pluck(
+                   c->own_cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
                    .type != GRPC_QUEUE_SHUTDOWN)
             ;
         grpc_completion_queue_destroy(c->own_cq);
@@ -484,8 +490,8 @@ int rpc_call_exchange(struct rpc_call *c, const pb_msgdesc_t *desc,
     ops[n++].data.recv_message.recv_message = &c->recv;
     grpc_slice_unref(c->in);
     c->in = grpc_empty_slice();
-    if (usable && start_batch(c->srv, c->call, ops, n, &c->t_xchg) !=
-                      GRPC_CALL_OK) {
+    if (usable &&
+        start_batch(c->srv, c->call, ops, n, &c->t_xchg) != GRPC_CALL_OK) {
         c->broken = true;
         usable = false;
     }
@@ -554,8 +560,8 @@ static void *call_thread(void *arg)
 static void start_call_thread(struct rpc_server *srv, struct rpc_call *c)
 {
     pthread_mutex_lock(&srv->lock);
-    bool full = srv->max_call_threads > 0 &&
-                srv->call_threads >= srv->max_call_threads;
+    bool full =
+        srv->max_call_threads > 0 && srv->call_threads >= srv->max_call_threads;
     if (!full)
         srv->call_threads++;
     pthread_mutex_unlock(&srv->lock);

@@ -177,8 +177,8 @@ static int check_timeout(uint64_t timeout_ms, struct vcpud_err *err)
 
 /* An exit kept for the next driver stops runs that carry a result: it is
  * the exit that result would answer. */
-static int stash_refuses(const struct vcpu_host *h,
-                         const struct host_result *r, struct vcpud_err *err)
+static int stash_refuses(const struct vcpu_host *h, const struct host_result *r,
+                         struct vcpud_err *err)
 {
     if (!h->has_stash || r->kind == HOST_RESULT_NONE)
         return 0;
@@ -191,8 +191,7 @@ static int stash_refuses(const struct vcpu_host *h,
 static void stash_exit(struct vcpu_host *h, const struct vcpud_exit *x)
 {
     h->stash = *x;
-    memcpy(h->stash_posted, x->posted,
-           x->nposted * sizeof(h->stash_posted[0]));
+    memcpy(h->stash_posted, x->posted, x->nposted * sizeof(h->stash_posted[0]));
     h->stash.posted = h->stash_posted;
     h->has_stash = true;
 }

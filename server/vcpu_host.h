@@ -54,7 +54,7 @@ struct host_result {
     enum { HOST_RESULT_NONE, HOST_RESULT_IO, HOST_RESULT_MMIO } kind;
     const uint64_t *io; /* HOST_RESULT_IO: the values read, nio of them */
     size_t nio;
-    uint64_t mmio;      /* HOST_RESULT_MMIO: the value read */
+    uint64_t mmio; /* HOST_RESULT_MMIO: the value read */
 };
 
 /* The answer a request carries: (io) or (mmio), or neither (NULL).
