@@ -237,8 +237,10 @@ int vcpud_stream_set_sregs(struct vcpud_stream *s,
                            const struct vcpud_sregs *sregs,
                            struct vcpud_client_status *st);
 
-/* End the stream (a run in progress is cancelled by the server), free it,
- * and return the server's final status. NULL is a no-op. */
+/* End the stream (half-close: the server answers any command still in
+ * flight first), free it, and return the server's final status. To stop a
+ * guest that is running, use vcpud_client_cancel() or a run's timeout.
+ * NULL is a no-op. */
 int vcpud_stream_close(struct vcpud_stream *s, struct vcpud_client_status *st);
 
 #endif
