@@ -293,23 +293,40 @@ static void notify_dropped(struct rpc_call *c, int dropped)
 }
 
 /* Encode (msg) into a byte buffer the send queue can own. */
-static struct sendq *encode(const pb_msgdesc_t *desc, const void *msg,
-                            int *rc)
+static grpc_byte_buffer *encode(const pb_msgdesc_t *desc, const void *msg,
+                                int *rc)
 {
     uint8_t *buf;
     size_t len;
     *rc = vcpud_pb_encode(desc, msg, &buf, &len, NULL);
     if (*rc < 0)
         return NULL;
-    struct sendq *q = calloc(1, sizeof(*q));
-    if (!q) {
-        free(buf);
-        *rc = -ENOMEM;
-        return NULL;
-    }
     grpc_slice s = grpc_slice_new(buf, len, free);
-    q->bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);
+    return bb;
+}
+
+static void encode_failed(struct rpc_call *c, int rc)
+{
+    rpc_call_finish(c, GRPC_STATUS_INTERNAL, "cannot encode the response", rc);
+}
+
+/* (msg) as a send-queue entry; when that fails the call is finished with
+ * INTERNAL and NULL returned (*rc says why). */
+static struct sendq *encode_or_finish(struct rpc_call *c,
+                                      const pb_msgdesc_t *desc,
+                                      const void *msg, int *rc)
+{
+    struct sendq *q = calloc(1, sizeof(*q));
+    if (!q)
+        *rc = -ENOMEM;
+    else if (!(q->bb = encode(desc, msg, rc))) {
+        free(q);
+        q = NULL;
+    }
+    if (!q)
+        encode_failed(c, *rc);
     return q;
 }
 
@@ -386,12 +403,9 @@ int rpc_call_send(struct rpc_call *c, const pb_msgdesc_t *desc,
                   const void *msg)
 {
     int rc;
-    struct sendq *q = encode(desc, msg, &rc);
-    if (!q) {
-        rpc_call_finish(c, GRPC_STATUS_INTERNAL,
-                        "cannot encode the response", rc);
+    struct sendq *q = encode_or_finish(c, desc, msg, &rc);
+    if (!q)
         return rc;
-    }
     submit(c, q, false, GRPC_STATUS_OK, NULL, 0);
     return 0;
 }
@@ -407,13 +421,9 @@ void rpc_call_reply(struct rpc_call *c, const pb_msgdesc_t *desc,
                     const void *msg)
 {
     int rc;
-    struct sendq *q = encode(desc, msg, &rc);
-    if (!q) {
-        rpc_call_finish(c, GRPC_STATUS_INTERNAL,
-                        "cannot encode the response", rc);
-        return;
-    }
-    submit(c, q, true, GRPC_STATUS_OK, "", 0);
+    struct sendq *q = encode_or_finish(c, desc, msg, &rc);
+    if (q)
+        submit(c, q, true, GRPC_STATUS_OK, "", 0);
 }
 
 /* ---- receiving ---- */
@@ -441,16 +451,26 @@ static void post_recv(struct rpc_call *c)
     start_one(c, &op, &c->t_recv);
 }
 
-/* Hand a received buffer to the handler as one contiguous block. */
-static void deliver(struct rpc_call *c, grpc_byte_buffer *bb)
+/* A received buffer as one contiguous slice (*out, the caller's); when it
+ * cannot be read the call is finished with INTERNAL and false returned. */
+static bool flatten(struct rpc_call *c, grpc_byte_buffer *bb, grpc_slice *out)
 {
     grpc_byte_buffer_reader r;
     if (!grpc_byte_buffer_reader_init(&r, bb)) {
         rpc_call_finish(c, GRPC_STATUS_INTERNAL, "unreadable message", 0);
-        return;
+        return false;
     }
-    grpc_slice s = grpc_byte_buffer_reader_readall(&r);
+    *out = grpc_byte_buffer_reader_readall(&r);
     grpc_byte_buffer_reader_destroy(&r);
+    return true;
+}
+
+/* Hand a received buffer to the handler as one contiguous block. */
+static void deliver(struct rpc_call *c, grpc_byte_buffer *bb)
+{
+    grpc_slice s;
+    if (!flatten(c, bb, &s))
+        return;
     c->reg->m->on_message(c, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
     grpc_slice_unref(s);
 }
@@ -461,16 +481,10 @@ int rpc_call_exchange(struct rpc_call *c, const pb_msgdesc_t *desc,
                       const void *msg, const uint8_t **buf, size_t *len)
 {
     grpc_byte_buffer *out = NULL;
-    if (desc) {
-        int rc;
-        struct sendq *q = encode(desc, msg, &rc);
-        if (!q) {
-            rpc_call_finish(c, GRPC_STATUS_INTERNAL,
-                            "cannot encode the response", rc);
-            return -EPIPE;
-        }
-        out = q->bb;
-        free(q);
+    int rc;
+    if (desc && !(out = encode(desc, msg, &rc))) {
+        encode_failed(c, rc);
+        return -EPIPE;
     }
     grpc_op ops[3];
     memset(ops, 0, sizeof(ops)); /* op.data is a union: no stale fields */
@@ -517,15 +531,10 @@ int rpc_call_exchange(struct rpc_call *c, const pb_msgdesc_t *desc,
     }
     if (!bb)
         return 0; /* half-close */
-    grpc_byte_buffer_reader r;
-    if (!grpc_byte_buffer_reader_init(&r, bb)) {
-        grpc_byte_buffer_destroy(bb);
-        rpc_call_finish(c, GRPC_STATUS_INTERNAL, "unreadable message", 0);
-        return -EPIPE;
-    }
-    c->in = grpc_byte_buffer_reader_readall(&r);
-    grpc_byte_buffer_reader_destroy(&r);
+    bool readable = flatten(c, bb, &c->in);
     grpc_byte_buffer_destroy(bb);
+    if (!readable)
+        return -EPIPE;
     *buf = GRPC_SLICE_START_PTR(c->in);
     *len = GRPC_SLICE_LENGTH(c->in);
     return 1;

@@ -166,6 +166,12 @@ static int run_when_free(struct vcpud_vcpu *cpu,
     return rc;
 }
 
+static int destroyed(const struct vcpu_host *h, struct vcpud_err *err)
+{
+    return vcpud_err_set(err, -ENOENT, "vCPU %u of VM %u was destroyed",
+                         h->id, h->vm_id);
+}
+
 static int check_timeout(uint64_t timeout_ms, struct vcpud_err *err)
 {
     if (timeout_ms <= MAX_TIMEOUT_MS)
@@ -194,6 +200,17 @@ static void stash_exit(struct vcpu_host *h, const struct vcpud_exit *x)
     memcpy(h->stash_posted, x->posted, x->nposted * sizeof(h->stash_posted[0]));
     h->stash.posted = h->stash_posted;
     h->has_stash = true;
+}
+
+/* An exit its driver never received: kept so the next driver sees it,
+ * except a CANCELED exit we caused because the caller left, which tells
+ * nobody anything (its posted writes still count). */
+static void keep_undelivered_locked(struct vcpu_host *h,
+                                    const struct vcpud_exit *x)
+{
+    bool ours = x->kind == VCPUD_EXIT_CANCELED && h->caller_gone;
+    if (!ours || x->nposted)
+        stash_exit(h, x);
 }
 
 struct host_result host_result_of(const vcpud_v1_IoResult *io,
@@ -227,8 +244,7 @@ static void start_locked(struct vcpu_host *h, struct rpc_call *call,
                                                           : NULL);
     if (h->stop) {
         pthread_mutex_unlock(&h->lock);
-        vcpud_err_set(&err, -ENOENT, "vCPU %u of VM %u was destroyed", h->id,
-                      h->vm_id);
+        destroyed(h, &err);
         status_fail(call, &err);
         goto drop;
     }
@@ -312,8 +328,7 @@ int host_attach(struct vcpu_host *h, struct rpc_call *call,
     pthread_mutex_lock(&h->lock);
     int rc = 0;
     if (h->stop)
-        rc = vcpud_err_set(err, -ENOENT, "vCPU %u of VM %u was destroyed",
-                           h->id, h->vm_id);
+        rc = destroyed(h, err);
     else if (h->attached || h->state != HOST_IDLE)
         rc = vcpud_err_set(err, -EBUSY,
                            "vCPU %u of VM %u already has a driver (a Run or "
@@ -357,8 +372,7 @@ int host_stream_run(struct vcpu_host *h, const struct host_result *r,
     pthread_mutex_lock(&h->lock);
     int rc = 0;
     if (h->stop)
-        rc = vcpud_err_set(err, -ENOENT, "vCPU %u of VM %u was destroyed",
-                           h->id, h->vm_id);
+        rc = destroyed(h, err);
     else if (h->stream_gone)
         rc = vcpud_err_set(err, -EPIPE, "the stream's caller went away");
     else
@@ -399,11 +413,7 @@ int host_stream_run(struct vcpu_host *h, const struct host_result *r,
 void host_stream_lost(struct vcpu_host *h, const struct vcpud_exit *x)
 {
     pthread_mutex_lock(&h->lock);
-    /* A CANCELED exit we caused because the caller left tells nobody
-     * anything; any other exit is kept so the next driver sees it. */
-    bool ours = x->kind == VCPUD_EXIT_CANCELED && h->caller_gone;
-    if (!ours || x->nposted)
-        stash_exit(h, x);
+    keep_undelivered_locked(h, x);
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -417,11 +427,8 @@ void host_on_run_sent(struct rpc_call *call, bool ok)
         pthread_mutex_unlock(&h->lock);
         return;
     }
-    /* A CANCELED exit we caused because the caller left tells nobody
-     * anything; any other exit is kept so the next driver sees it. */
-    bool ours = h->exit.kind == VCPUD_EXIT_CANCELED && h->caller_gone;
-    if (!ok && (!ours || h->exit.nposted))
-        stash_exit(h, &h->exit);
+    if (!ok)
+        keep_undelivered_locked(h, &h->exit);
     h->state = HOST_IDLE;
     h->call = NULL;
     h->caller_gone = false;
