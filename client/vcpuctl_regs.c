@@ -19,12 +19,8 @@ struct reg {
 /* The tables stay in columns: clang-format would take the stringizing #
  * of their macros for a directive. */
 // clang-format off
-#define GREG(r) {#r, offsetof(struct vcpud_regs, r)}
-static const struct reg gregs[] = {
-    GREG(rax), GREG(rbx), GREG(rcx), GREG(rdx), GREG(rsi), GREG(rdi),
-    GREG(rsp), GREG(rbp), GREG(r8),  GREG(r9),  GREG(r10), GREG(r11),
-    GREG(r12), GREG(r13), GREG(r14), GREG(r15), GREG(rip), GREG(rflags),
-};
+#define GREG(r) {#r, offsetof(struct vcpud_regs, r)},
+static const struct reg gregs[] = {VCPUD_REGS_FIELDS(GREG)};
 #undef GREG
 
 /* A field of a segment, descriptor table or the sregs themselves: where,
@@ -52,19 +48,13 @@ static const struct field dt_fields[] = {
     {"limit", offsetof(struct vcpud_dtable, limit), 2, 0xffff},
 };
 
-#define SREG(r) {#r, offsetof(struct vcpud_sregs, r)}
-static const struct reg segs[] = {
-    SREG(cs), SREG(ds), SREG(es), SREG(fs),
-    SREG(gs), SREG(ss), SREG(tr), SREG(ldt),
-};
-static const struct reg dtables[] = {SREG(gdt), SREG(idt)};
+#define SREG(r) {#r, offsetof(struct vcpud_sregs, r)},
+static const struct reg segs[] = {VCPUD_SREGS_SEGMENTS(SREG)};
+static const struct reg dtables[] = {SREG(gdt) SREG(idt)};
 #undef SREG
 
-#define CTLREG(r) {#r, offsetof(struct vcpud_sregs, r), 8, UINT64_MAX}
-static const struct field ctlregs[] = {
-    CTLREG(cr0), CTLREG(cr2),  CTLREG(cr3),       CTLREG(cr4),
-    CTLREG(cr8), CTLREG(efer), CTLREG(apic_base),
-};
+#define CTLREG(r) {#r, offsetof(struct vcpud_sregs, r), 8, UINT64_MAX},
+static const struct field ctlregs[] = {VCPUD_SREGS_SCALARS(CTLREG)};
 #undef CTLREG
 // clang-format on
 

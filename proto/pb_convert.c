@@ -19,65 +19,36 @@ _Static_assert((int)vcpud_v1_CancelReason_CANCEL_REASON_TIMEOUT ==
                    VCPUD_CANCEL_TIMEOUT,
                "CancelReason and enum vcpud_cancel_reason differ");
 
-#define REGS(X)                                                                \
-    X(rax) X(rbx) X(rcx) X(rdx) X(rsi) X(rdi) X(rsp) X(rbp) X(r8) X(r9)        \
-        X(r10) X(r11) X(r12) X(r13) X(r14) X(r15) X(rip) X(rflags)
+/* Field copies (include/vcpud/regs.h lists the fields); (out) and (in)
+ * are the parameters of the functions below. */
+#define COPY(f) out->f = in->f;
+#define COPY_TO_PB(f, type) out->f = in->f;
+#define COPY_FROM_PB(f, type) out->f = (type)in->f;
 
 void vcpud_pb_from_regs(vcpud_v1_Regs *out, const struct vcpud_regs *in)
 {
-#define COPY(f) out->f = in->f;
-    REGS(COPY)
+    VCPUD_REGS_FIELDS(COPY)
 }
 
 void vcpud_pb_to_regs(struct vcpud_regs *out, const vcpud_v1_Regs *in)
 {
-    REGS(COPY)
-#undef COPY
+    VCPUD_REGS_FIELDS(COPY)
 }
 
-#define SEGMENTS(X) X(cs) X(ds) X(es) X(fs) X(gs) X(ss) X(tr) X(ldt)
-#define CRS(X) X(cr0) X(cr2) X(cr3) X(cr4) X(cr8) X(efer) X(apic_base)
-
-static void seg_from(vcpud_v1_Segment *o, const struct vcpud_segment *s)
+static void seg_from(vcpud_v1_Segment *out, const struct vcpud_segment *in)
 {
-    *o = (vcpud_v1_Segment){
-        .base = s->base,
-        .limit = s->limit,
-        .selector = s->selector,
-        .type = s->type,
-        .present = s->present,
-        .dpl = s->dpl,
-        .db = s->db,
-        .s = s->s,
-        .l = s->l,
-        .g = s->g,
-        .avl = s->avl,
-        .unusable = s->unusable,
-    };
+    VCPUD_SEGMENT_FIELDS(COPY_TO_PB)
 }
 
-static int seg_to(struct vcpud_segment *s, const vcpud_v1_Segment *o,
+static int seg_to(struct vcpud_segment *out, const vcpud_v1_Segment *in,
                   const char *name, struct vcpud_err *err)
 {
-    if (o->selector > 0xffff || o->type > 0xf || o->dpl > 3)
+    if (in->selector > 0xffff || in->type > 0xf || in->dpl > 3)
         return vcpud_err_set(err, -EINVAL,
                              "segment %s: selector 0x%x, type %u or dpl %u "
                              "out of range (16, 4 and 2 bits)",
-                             name, o->selector, o->type, o->dpl);
-    *s = (struct vcpud_segment){
-        .base = o->base,
-        .limit = o->limit,
-        .selector = (uint16_t)o->selector,
-        .type = (uint8_t)o->type,
-        .present = o->present,
-        .dpl = (uint8_t)o->dpl,
-        .db = o->db,
-        .s = o->s,
-        .l = o->l,
-        .g = o->g,
-        .avl = o->avl,
-        .unusable = o->unusable,
-    };
+                             name, in->selector, in->type, in->dpl);
+    VCPUD_SEGMENT_FIELDS(COPY_FROM_PB)
     return 0;
 }
 
@@ -88,13 +59,12 @@ void vcpud_pb_from_sregs(vcpud_v1_SpecialRegs *out,
 #define SEG_FROM(n)                                                            \
     out->has_##n = true;                                                       \
     seg_from(&out->n, &in->n);
-    SEGMENTS(SEG_FROM)
+    VCPUD_SREGS_SEGMENTS(SEG_FROM)
 #undef SEG_FROM
     out->has_gdt = out->has_idt = true;
     out->gdt = (vcpud_v1_DescriptorTable){in->gdt.base, in->gdt.limit};
     out->idt = (vcpud_v1_DescriptorTable){in->idt.base, in->idt.limit};
-#define CR_COPY(f) out->f = in->f;
-    CRS(CR_COPY)
+    VCPUD_SREGS_SCALARS(COPY)
 }
 
 int vcpud_pb_to_sregs(struct vcpud_sregs *out, const vcpud_v1_SpecialRegs *in,
@@ -105,7 +75,7 @@ int vcpud_pb_to_sregs(struct vcpud_sregs *out, const vcpud_v1_SpecialRegs *in,
 #define SEG_TO(n)                                                              \
     if ((rc = seg_to(&out->n, &in->n, #n, err)) < 0)                           \
         return rc;
-    SEGMENTS(SEG_TO)
+    VCPUD_SREGS_SEGMENTS(SEG_TO)
 #undef SEG_TO
     if (in->gdt.limit > 0xffff || in->idt.limit > 0xffff)
         return vcpud_err_set(err, -EINVAL,
@@ -113,8 +83,7 @@ int vcpud_pb_to_sregs(struct vcpud_sregs *out, const vcpud_v1_SpecialRegs *in,
                              in->gdt.limit, in->idt.limit);
     out->gdt = (struct vcpud_dtable){in->gdt.base, (uint16_t)in->gdt.limit};
     out->idt = (struct vcpud_dtable){in->idt.base, (uint16_t)in->idt.limit};
-    CRS(CR_COPY)
-#undef CR_COPY
+    VCPUD_SREGS_SCALARS(COPY)
     return 0;
 }
 

@@ -4,131 +4,56 @@
 
 #include "kvm_priv.h"
 
-void kvm__regs_from(struct vcpud_regs *r, const struct kvm_regs *k)
+/* Field copies between structures of the same shape; (dst) and (src) are
+ * the parameters of the functions below. */
+#define COPY(f) dst->f = src->f;
+#define COPY_AS(f, type) dst->f = (type)src->f;
+
+void kvm__regs_from(struct vcpud_regs *dst, const struct kvm_regs *src)
 {
-    *r = (struct vcpud_regs){
-        .rax = k->rax,
-        .rbx = k->rbx,
-        .rcx = k->rcx,
-        .rdx = k->rdx,
-        .rsi = k->rsi,
-        .rdi = k->rdi,
-        .rsp = k->rsp,
-        .rbp = k->rbp,
-        .r8 = k->r8,
-        .r9 = k->r9,
-        .r10 = k->r10,
-        .r11 = k->r11,
-        .r12 = k->r12,
-        .r13 = k->r13,
-        .r14 = k->r14,
-        .r15 = k->r15,
-        .rip = k->rip,
-        .rflags = k->rflags,
-    };
+    VCPUD_REGS_FIELDS(COPY)
 }
 
-void kvm__regs_to(struct kvm_regs *k, const struct vcpud_regs *r)
+void kvm__regs_to(struct kvm_regs *dst, const struct vcpud_regs *src)
 {
-    *k = (struct kvm_regs){
-        .rax = r->rax,
-        .rbx = r->rbx,
-        .rcx = r->rcx,
-        .rdx = r->rdx,
-        .rsi = r->rsi,
-        .rdi = r->rdi,
-        .rsp = r->rsp,
-        .rbp = r->rbp,
-        .r8 = r->r8,
-        .r9 = r->r9,
-        .r10 = r->r10,
-        .r11 = r->r11,
-        .r12 = r->r12,
-        .r13 = r->r13,
-        .r14 = r->r14,
-        .r15 = r->r15,
-        .rip = r->rip,
-        .rflags = r->rflags,
-    };
+    VCPUD_REGS_FIELDS(COPY)
 }
 
-static void seg_from(struct vcpud_segment *s, const struct kvm_segment *k)
+static void seg_from(struct vcpud_segment *dst, const struct kvm_segment *src)
 {
-    *s = (struct vcpud_segment){
-        .base = k->base,
-        .limit = k->limit,
-        .selector = k->selector,
-        .type = k->type,
-        .present = k->present,
-        .dpl = k->dpl,
-        .db = k->db,
-        .s = k->s,
-        .l = k->l,
-        .g = k->g,
-        .avl = k->avl,
-        .unusable = k->unusable,
-    };
+    VCPUD_SEGMENT_FIELDS(COPY_AS)
 }
 
-static void seg_to(struct kvm_segment *k, const struct vcpud_segment *s)
+static void seg_to(struct kvm_segment *dst, const struct vcpud_segment *src)
 {
-    *k = (struct kvm_segment){
-        .base = s->base,
-        .limit = s->limit,
-        .selector = s->selector,
-        .type = s->type,
-        .present = s->present,
-        .dpl = s->dpl,
-        .db = s->db,
-        .s = s->s,
-        .l = s->l,
-        .g = s->g,
-        .avl = s->avl,
-        .unusable = s->unusable,
-    };
+    *dst = (struct kvm_segment){0}; /* its padding goes to the kernel too */
+    VCPUD_SEGMENT_FIELDS(COPY_AS)
 }
 
-void kvm__sregs_from(struct vcpud_sregs *s, const struct kvm_sregs *k)
+void kvm__sregs_from(struct vcpud_sregs *dst, const struct kvm_sregs *src)
 {
-    seg_from(&s->cs, &k->cs);
-    seg_from(&s->ds, &k->ds);
-    seg_from(&s->es, &k->es);
-    seg_from(&s->fs, &k->fs);
-    seg_from(&s->gs, &k->gs);
-    seg_from(&s->ss, &k->ss);
-    seg_from(&s->tr, &k->tr);
-    seg_from(&s->ldt, &k->ldt);
-    s->gdt = (struct vcpud_dtable){.base = k->gdt.base, .limit = k->gdt.limit};
-    s->idt = (struct vcpud_dtable){.base = k->idt.base, .limit = k->idt.limit};
-    s->cr0 = k->cr0;
-    s->cr2 = k->cr2;
-    s->cr3 = k->cr3;
-    s->cr4 = k->cr4;
-    s->cr8 = k->cr8;
-    s->efer = k->efer;
-    s->apic_base = k->apic_base;
+#define SEG_FROM(n) seg_from(&dst->n, &src->n);
+    VCPUD_SREGS_SEGMENTS(SEG_FROM)
+#undef SEG_FROM
+    dst->gdt = (struct vcpud_dtable){src->gdt.base, src->gdt.limit};
+    dst->idt = (struct vcpud_dtable){src->idt.base, src->idt.limit};
+    VCPUD_SREGS_SCALARS(COPY)
 }
 
-void kvm__sregs_to(struct kvm_sregs *k, const struct vcpud_sregs *s)
+void kvm__sregs_to(struct kvm_sregs *dst, const struct vcpud_sregs *src)
 {
-    seg_to(&k->cs, &s->cs);
-    seg_to(&k->ds, &s->ds);
-    seg_to(&k->es, &s->es);
-    seg_to(&k->fs, &s->fs);
-    seg_to(&k->gs, &s->gs);
-    seg_to(&k->ss, &s->ss);
-    seg_to(&k->tr, &s->tr);
-    seg_to(&k->ldt, &s->ldt);
-    k->gdt = (struct kvm_dtable){.base = s->gdt.base, .limit = s->gdt.limit};
-    k->idt = (struct kvm_dtable){.base = s->idt.base, .limit = s->idt.limit};
-    k->cr0 = s->cr0;
-    k->cr2 = s->cr2;
-    k->cr3 = s->cr3;
-    k->cr4 = s->cr4;
-    k->cr8 = s->cr8;
-    k->efer = s->efer;
-    k->apic_base = s->apic_base;
+#define SEG_TO(n) seg_to(&dst->n, &src->n);
+    VCPUD_SREGS_SEGMENTS(SEG_TO)
+#undef SEG_TO
+    dst->gdt = (struct kvm_dtable){.base = src->gdt.base,
+                                   .limit = src->gdt.limit};
+    dst->idt = (struct kvm_dtable){.base = src->idt.base,
+                                   .limit = src->idt.limit};
+    VCPUD_SREGS_SCALARS(COPY)
 }
+
+#undef COPY
+#undef COPY_AS
 
 int kvm__vcpu_get_regs(struct vcpud_be_vcpu *v, struct vcpud_regs *r,
                        struct vcpud_err *err)
