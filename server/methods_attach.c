@@ -122,6 +122,7 @@ static bool serve_command(struct vcpu_host *host, struct rpc_call *call,
     struct vcpud_err err = {0};
     if (vcpud_pb_decode(vcpud_v1_AttachRequest_fields, buf, len, &a->req,
                         &err) < 0) {
+        host_stream_end(host, call);
         status_fail(call, &err);
         return false;
     }
@@ -139,10 +140,12 @@ static bool serve_command(struct vcpu_host *host, struct rpc_call *call,
         state_command(host, a);
         return true;
     case vcpud_v1_AttachRequest_open_tag:
+        host_stream_end(host, call);
         status_failf(call, GRPC_STATUS_FAILED_PRECONDITION, -EPROTO,
                      "the stream is already open");
         return false;
     default:
+        host_stream_end(host, call);
         status_failf(call, GRPC_STATUS_INVALID_ARGUMENT, -EINVAL,
                      "an Attach request needs a command");
         return false;
@@ -167,8 +170,10 @@ static void serve(struct vcpu_host *host, struct rpc_call *call)
             host_stream_lost(host, &a->exit);
         a->exit_unacked = false;
         if (n <= 0) {
-            if (n == 0) /* half-close: the controller is done */
+            if (n == 0) { /* half-close: the controller is done */
+                host_stream_end(host, call);
                 rpc_call_finish(call, GRPC_STATUS_OK, "", 0);
+            }
             return;
         }
         if (!serve_command(host, call, a, buf, len))

@@ -467,6 +467,18 @@ void host_on_run_cancel(struct rpc_call *call)
         host_cancel(h);
 }
 
+void host_stream_end(struct vcpu_host *h, struct rpc_call *call)
+{
+    pthread_mutex_lock(&h->lock);
+    /* Once let go, another driver may have taken the vCPU already. */
+    if (h->attached == call) {
+        h->attached = NULL;
+        h->serve = NULL;
+        h->stream_gone = false;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
 /* Serve the adopted stream on this thread until it ends, then let go. */
 static void serve_stream_locked(struct vcpu_host *h)
 {
@@ -475,11 +487,7 @@ static void serve_stream_locked(struct vcpu_host *h)
     h->adopt = false;
     pthread_mutex_unlock(&h->lock);
     serve(h, call);
-    pthread_mutex_lock(&h->lock);
-    h->attached = NULL;
-    h->serve = NULL;
-    h->stream_gone = false;
-    pthread_mutex_unlock(&h->lock);
+    host_stream_end(h, call);
     rpc_call_unref(call);
     pthread_mutex_lock(&h->lock);
 }

@@ -90,6 +90,11 @@ int host_stream_run(struct vcpu_host *h, const struct host_result *r,
                     struct vcpud_regs *regs, struct vcpud_sregs *sregs,
                     struct vcpud_err *err);
 
+/* Inside serve, before the stream's final status goes out: let go of the
+ * vCPU, so that a controller that has heard the status finds it free.
+ * (Done anyway when serve returns.) */
+void host_stream_end(struct vcpu_host *h, struct rpc_call *call);
+
 /* Inside serve: the stream broke before its controller acknowledged exit
  * (x) with its next message; keep it for the next driver. */
 void host_stream_lost(struct vcpu_host *h, const struct vcpud_exit *x);
