@@ -202,11 +202,12 @@ int registry_destroy_vm(struct registry *reg, const char *tenant, uint32_t id,
     reg->nvms--;
     pthread_mutex_unlock(&reg->lock);
 
-    /* Stop guests first so users waiting on them let go. */
+    /* Stop guests first so users waiting on them let go; their drivers
+     * are told the vCPU is gone rather than handed a CANCELED exit. */
     pthread_mutex_lock(&e->lock);
     for (uint32_t k = 0; k < VCPUD_VM_MAX_VCPUS_LIMIT; k++)
         if (e->hosts[k])
-            host_cancel(e->hosts[k]);
+            host_stop_begin(e->hosts[k]);
     pthread_mutex_unlock(&e->lock);
 
     /* Users are synchronous handlers: they finish quickly. */

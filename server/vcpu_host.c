@@ -570,7 +570,7 @@ int host_create(struct vcpud_vm *vm, uint32_t vm_id, uint32_t id,
     return 0;
 }
 
-void host_stop(struct vcpu_host *h)
+void host_stop_begin(struct vcpu_host *h)
 {
     pthread_mutex_lock(&h->lock);
     h->stop = true;
@@ -581,7 +581,13 @@ void host_stop(struct vcpu_host *h)
                        "the vCPU was destroyed");
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
+    /* No cpu_lock: only host_stop takes the vCPU away, after this. */
     vcpud_vcpu_cancel(h->cpu);
+}
+
+void host_stop(struct vcpu_host *h)
+{
+    host_stop_begin(h);
     pthread_join(h->thread, NULL);
 
     pthread_rwlock_wrlock(&h->cpu_lock);

@@ -23,7 +23,13 @@ struct vcpu_host;
 int host_create(struct vcpud_vm *vm, uint32_t vm_id, uint32_t id,
                 struct vcpu_host **out, struct vcpud_err *err);
 
-/* Cancel whatever runs, stop the thread and destroy the core vCPU. Calls
+/* Mark the vCPU destroyed without waiting: new work is refused, an
+ * Attach stream ends with NOT_FOUND and the guest is cancelled. Done
+ * before a guest is cancelled for good, so that its driver learns why
+ * instead of receiving a CANCELED exit first. */
+void host_stop_begin(struct vcpu_host *h);
+
+/* host_stop_begin, then stop the thread and destroy the core vCPU. Calls
  * still holding the host see it as gone. */
 void host_stop(struct vcpu_host *h);
 
