@@ -77,6 +77,20 @@ static void text_prefix(const struct vcpuctl *ctl)
         fprintf(stderr, "%s: ", ctl->cmd->name);
 }
 
+/* One message of (kind): a JSON error object, or a line on stderr. */
+static void report(struct vcpuctl *ctl, const char *kind, const char *msg)
+{
+    if (ctl->opt.json) {
+        struct json_writer w;
+        json_error(&w, ctl, kind);
+        json_str(&w, "message", msg);
+        json_end(&w);
+        return;
+    }
+    text_prefix(ctl);
+    fprintf(stderr, "%s\n", msg);
+}
+
 int vcpuctl_usage(struct vcpuctl *ctl, const char *fmt, ...)
 {
     char msg[512];
@@ -84,15 +98,9 @@ int vcpuctl_usage(struct vcpuctl *ctl, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (ctl->opt.json) {
-        struct json_writer w;
-        json_error(&w, ctl, "usage");
-        json_str(&w, "message", msg);
-        json_end(&w);
+    report(ctl, "usage", msg);
+    if (ctl->opt.json)
         return VCPUCTL_USAGE;
-    }
-    text_prefix(ctl);
-    fprintf(stderr, "%s\n", msg);
     if (ctl->cmd)
         fprintf(stderr, "usage: vcpuctl %s %s%s%s (see vcpuctl %s --help)\n",
                 ctl->cmd->name, ctl->cmd->args, *ctl->cmd->opts ? " " : "",
@@ -142,15 +150,7 @@ int vcpuctl_failed(struct vcpuctl *ctl, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (ctl->opt.json) {
-        struct json_writer w;
-        json_error(&w, ctl, "local");
-        json_str(&w, "message", msg);
-        json_end(&w);
-    } else {
-        text_prefix(ctl);
-        fprintf(stderr, "%s\n", msg);
-    }
+    report(ctl, "local", msg);
     return VCPUCTL_FAILED;
 }
 
