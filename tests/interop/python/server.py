@@ -3,6 +3,7 @@ stopped with SIGTERM."""
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -15,8 +16,12 @@ from api import pb_grpc
 
 # Generous everywhere: in the nested QEMU guest a Python gRPC call costs
 # ~7 ms and an exit milliseconds, and an ASan server starts slowly.
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 60.0
+# VCPUD_SERVER_WRAPPER runs each server under a tool (tests/valgrind/run.sh
+# sets valgrind); VCPUD_TIMEOUT_SCALE stretches every wait to match it.
+TIMEOUT_SCALE = float(os.environ.get("VCPUD_TIMEOUT_SCALE") or 1)
+START_TIMEOUT = 60.0 * TIMEOUT_SCALE
+STOP_TIMEOUT = 60.0 * TIMEOUT_SCALE
+_WRAPPER = shlex.split(os.environ.get("VCPUD_SERVER_WRAPPER", ""))
 
 _LISTENING = re.compile(r"listening on (\S+) \(backend (\w+)\)")
 
@@ -36,7 +41,7 @@ class Server:
             raise ValueError("transport " + transport)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [binary, "--listen", listen] + list(args),
+            _WRAPPER + [binary, "--listen", listen] + list(args),
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
         self.address, self.backend = self._wait_listening(prefix)
         self.channels = []
