@@ -16,7 +16,6 @@ struct app {
     struct limits lim;
     atomic_uint_fast64_t calls;
     atomic_uint_fast64_t failed_calls;
-    atomic_uint_fast64_t exits;
 };
 
 /* The table of every method of vcpud.v1.Vcpud. */

@@ -54,6 +54,23 @@ static void on_metrics(struct evhttp_request *req, void *arg)
         vms, vcpus, (unsigned long long)mem,
         (unsigned long long)atomic_load(&h->app->calls),
         (unsigned long long)atomic_load(&h->app->failed_calls));
+    /* An exit's time on the server, split: mean = sum / count. */
+    const struct exit_stats *x = registry_exit_stats(h->app->reg);
+    evbuffer_add_printf(b,
+                        "# TYPE vcpud_exits_total counter\n"
+                        "vcpud_exits_total{via=\"run\"} %llu\n"
+                        "vcpud_exits_total{via=\"attach\"} %llu\n"
+                        "# TYPE vcpud_exit_guest_seconds_total counter\n"
+                        "vcpud_exit_guest_seconds_total %.9f\n"
+                        "# TYPE vcpud_run_handover_seconds_total counter\n"
+                        "vcpud_run_handover_seconds_total %.9f\n"
+                        "# TYPE vcpud_run_reply_seconds_total counter\n"
+                        "vcpud_run_reply_seconds_total %.9f\n",
+                        (unsigned long long)atomic_load(&x->run_exits),
+                        (unsigned long long)atomic_load(&x->stream_exits),
+                        (double)atomic_load(&x->guest_ns) / 1e9,
+                        (double)atomic_load(&x->handover_ns) / 1e9,
+                        (double)atomic_load(&x->reply_ns) / 1e9);
     reply(req, 200, "OK", b);
     evbuffer_free(b);
 }

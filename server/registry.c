@@ -17,6 +17,7 @@ struct registry {
     uint32_t next_id;
     uint64_t mem_total;
     uint32_t vcpus_total;
+    struct exit_stats stats; /* calloc: zero is a valid atomic counter */
 };
 
 struct registry *registry_new(const struct vcpud_backend *backend,
@@ -308,7 +309,7 @@ int registry_create_vcpu(struct registry *reg, struct vm_entry *e,
                            id, e->id);
     } else {
         struct vcpu_host *h;
-        rc = host_create(e->vm, e->id, id, &h, err);
+        rc = host_create(e->vm, e->id, id, &reg->stats, &h, err);
         if (rc == 0) {
             e->hosts[id] = h;
             pthread_mutex_lock(&reg->lock);
@@ -371,6 +372,11 @@ void registry_cancel_all(struct registry *reg)
         registry_put(reg, v[i]);
     }
     free(v);
+}
+
+const struct exit_stats *registry_exit_stats(const struct registry *reg)
+{
+    return &reg->stats;
 }
 
 void registry_stats(struct registry *reg, uint32_t *vms, uint32_t *vcpus,

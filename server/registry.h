@@ -77,4 +77,7 @@ void registry_cancel_all(struct registry *reg);
 void registry_stats(struct registry *reg, uint32_t *vms, uint32_t *vcpus,
                     uint64_t *mem);
 
+/* The exits of every vCPU the registry ever held. */
+const struct exit_stats *registry_exit_stats(const struct registry *reg);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pb_convert.h"
@@ -13,6 +14,18 @@
 #include "vcpu_host.h"
 
 #define MAX_TIMEOUT_MS 86400000ull
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void count(atomic_uint_fast64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
 
 enum host_state {
     HOST_IDLE,    /* nothing runs; a Run may start */
@@ -22,6 +35,7 @@ enum host_state {
 
 struct vcpu_host {
     uint32_t vm_id, id;
+    struct exit_stats *stats;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -33,6 +47,7 @@ struct vcpu_host {
     enum host_state state;
     struct rpc_call *call; /* the Run being served, referenced */
     uint64_t timeout_ns;
+    uint64_t handed_at;    /* when the Run was handed to the thread */
     bool caller_gone;      /* we cancelled because the caller went away */
     struct vcpud_exit exit; /* the one being sent */
 
@@ -271,6 +286,7 @@ static void start_locked(struct vcpu_host *h, struct rpc_call *call,
         goto drop;
     }
     h->timeout_ns = req->timeout_ms * 1000000ull;
+    h->handed_at = now_ns();
     h->state = HOST_RUNNING;
     h->call = call;
     h->caller_gone = false;
@@ -402,7 +418,12 @@ int host_stream_run(struct vcpu_host *h, const struct host_result *r,
 
     struct vcpud_run_opts opts = {
         .timeout_ns = timeout_ms * 1000000ull, .regs = regs, .sregs = sregs};
+    uint64_t t0 = now_ns();
     rc = run_when_free(h->cpu, &opts, x, err);
+    if (rc == 0) {
+        count(&h->stats->guest_ns, now_ns() - t0);
+        count(&h->stats->stream_exits, 1);
+    }
 
     pthread_mutex_lock(&h->lock);
     h->state = HOST_IDLE;
@@ -496,6 +517,7 @@ static void serve_stream_locked(struct vcpu_host *h)
 static void run_unary_locked(struct vcpu_host *h)
 {
     struct vcpud_run_opts opts = {.timeout_ns = h->timeout_ns};
+    uint64_t t0 = now_ns(), handover = t0 - h->handed_at;
     pthread_mutex_unlock(&h->lock);
 
     struct vcpud_exit x;
@@ -503,6 +525,7 @@ static void run_unary_locked(struct vcpu_host *h)
     /* No cpu_lock here: host_stop joins this thread before it takes
      * the vCPU away. */
     int rc = run_when_free(h->cpu, &opts, &x, &err);
+    uint64_t t1 = now_ns();
 
     pthread_mutex_lock(&h->lock);
     struct rpc_call *call = h->call;
@@ -517,6 +540,11 @@ static void run_unary_locked(struct vcpu_host *h)
         h->state = HOST_SENDING;
         pthread_mutex_unlock(&h->lock);
         send_exit(h, call);
+        /* After the send: the counts are for /metrics, not the caller. */
+        count(&h->stats->handover_ns, handover);
+        count(&h->stats->guest_ns, t1 - t0);
+        count(&h->stats->reply_ns, now_ns() - t1);
+        count(&h->stats->run_exits, 1);
     }
     pthread_mutex_lock(&h->lock);
 }
@@ -540,7 +568,8 @@ static void *host_thread(void *arg)
 }
 
 int host_create(struct vcpud_vm *vm, uint32_t vm_id, uint32_t id,
-                struct vcpu_host **out, struct vcpud_err *err)
+                struct exit_stats *stats, struct vcpu_host **out,
+                struct vcpud_err *err)
 {
     struct vcpu_host *h = calloc(1, sizeof(*h));
     if (!h)
@@ -552,6 +581,7 @@ int host_create(struct vcpud_vm *vm, uint32_t vm_id, uint32_t id,
     }
     h->vm_id = vm_id;
     h->id = id;
+    h->stats = stats;
     h->refs = 1;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->cond, NULL);

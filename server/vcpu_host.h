@@ -7,6 +7,7 @@
 #define VCPUD_SERVER_VCPU_HOST_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,12 +17,30 @@
 
 struct vcpu_host;
 
+/* Where the server's exits spend their time, summed over its vCPUs (a
+ * mean is a sum over a count). Shown by /metrics, so an operator – or a
+ * benchmark – can split an exit's round trip into the server's parts and
+ * the network's. */
+struct exit_stats {
+    atomic_uint_fast64_t run_exits;    /* exits answered to unary Runs */
+    atomic_uint_fast64_t stream_exits; /* ... on Attach streams */
+    atomic_uint_fast64_t guest_ns;     /* in the core's run: guest and KVM */
+    /* Unary Runs only (a stream has no hand-over, and its answer leaves
+     * with the read of the next command): from the call's decode on a
+     * completion-queue thread to the guest's entry on the vCPU's thread,
+     * and from the exit to its answer handed to gRPC. */
+    atomic_uint_fast64_t handover_ns;
+    atomic_uint_fast64_t reply_ns;
+};
+
 /*
- * Create vCPU (id) in (vm) and the thread that will run it. On success
- * *out holds one reference, owned by the caller (host_unref()).
+ * Create vCPU (id) in (vm) and the thread that will run it; its exits are
+ * counted in (stats), which must outlive it. On success *out holds one
+ * reference, owned by the caller (host_unref()).
  */
 int host_create(struct vcpud_vm *vm, uint32_t vm_id, uint32_t id,
-                struct vcpu_host **out, struct vcpud_err *err);
+                struct exit_stats *stats, struct vcpu_host **out,
+                struct vcpud_err *err);
 
 /* Mark the vCPU destroyed without waiting: new work is refused, an
  * Attach stream ends with NOT_FOUND and the guest is cancelled. Done

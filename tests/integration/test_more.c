@@ -162,6 +162,15 @@ static int free_port(void)
     return ntohs(sa.sin_port);
 }
 
+/* The value of the unlabelled metric (name) in a /metrics body, or -1. */
+static double metric(const char *body, const char *name)
+{
+    char line[128];
+    snprintf(line, sizeof(line), "\n%s ", name);
+    const char *p = strstr(body, line);
+    return p ? strtod(p + strlen(line), NULL) : -1;
+}
+
 static void http_health_and_metrics(void **state)
 {
     (void)state;
@@ -172,16 +181,34 @@ static void http_health_and_metrics(void **state)
     struct server s;
     server_start(&s, "tcp", args);
     struct vcpud_client *c = client_of(&s, NULL);
+    struct vcpud_client_status st = {0};
+    /* One exit over Run, one over a stream. */
     uint32_t vm = guest_vm(c, GUEST(hlt), VCPUD_MODE_REAL, false);
-    (void)vm;
+    run_expect(c, vm, NULL, VCPUD_EXIT_HLT);
+    vm = guest_vm(c, GUEST(hlt), VCPUD_MODE_REAL, false);
+    struct vcpud_stream *stream;
+    assert_ok(vcpud_client_attach(c, vm, 0, NULL, &stream, &st), &st);
+    struct vcpud_exit x;
+    assert_ok(vcpud_stream_run(stream, NULL, &x, NULL, NULL, &st), &st);
+    assert_int_equal(VCPUD_EXIT_HLT, x.kind);
+    assert_ok(vcpud_stream_close(stream, &st), &st);
     char body[4096];
     assert_int_equal(0, http_get(port, "/healthz", body, sizeof(body)));
     assert_non_null(strstr(body, " 200 "));
     assert_non_null(strstr(body, "ok"));
     assert_int_equal(0, http_get(port, "/metrics", body, sizeof(body)));
-    assert_non_null(strstr(body, "vcpud_vms 1"));
-    assert_non_null(strstr(body, "vcpud_vcpus 1"));
-    assert_non_null(strstr(body, "vcpud_guest_memory_bytes 2097152"));
+    assert_non_null(strstr(body, "vcpud_vms 2"));
+    assert_non_null(strstr(body, "vcpud_vcpus 2"));
+    assert_non_null(strstr(body, "vcpud_guest_memory_bytes 4194304"));
+    assert_non_null(strstr(body, "vcpud_exits_total{via=\"run\"} 1\n"));
+    assert_non_null(strstr(body, "vcpud_exits_total{via=\"attach\"} 1\n"));
+    /* Two runs and one hand-over took some time, and not minutes. */
+    double guest = metric(body, "vcpud_exit_guest_seconds_total");
+    double handover = metric(body, "vcpud_run_handover_seconds_total");
+    double reply = metric(body, "vcpud_run_reply_seconds_total");
+    assert_true(guest > 0 && guest < 60);
+    assert_true(handover > 0 && handover < 60);
+    assert_true(reply > 0 && reply < 60);
     assert_int_equal(0, http_get(port, "/nothing", body, sizeof(body)));
     assert_non_null(strstr(body, " 404 "));
     vcpud_client_close(c);
