@@ -23,6 +23,11 @@ struct bench_row {
      * server process, both whole (gRPC's own threads included). */
     double client_cpu_us, server_cpu_us;
     bool has_server;
+    /* The server's own split of a round trip, mean per exit (vcpud rows,
+     * from its /metrics): in the run, handing a unary Run to the vCPU's
+     * thread, replying. */
+    bool has_split;
+    double split_guest_us, split_handover_us, split_reply_us;
     /* Filled by output.c from other rows of the same run. */
     bool has_ratio;
     double ratio, target;
@@ -46,6 +51,12 @@ struct bench_config {
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
+
+/* Counters a server keeps of its exits (vcpud's /metrics). */
+struct bench_split {
+    uint64_t exits, guest_ns, handover_ns, reply_ns;
+};
+typedef int (*bench_split_fn)(void *ctx, struct bench_split *now);
 
 /*
  * One round trip of an item. Returns 0 or a negative errno (with a
@@ -77,6 +88,11 @@ typedef int (*bench_block_fn)(void *ctx, size_t n, uint64_t *ns, char *why);
 int bench_item_add_block(struct bench_row *row, bench_block_fn block, void *ctx,
                          pid_t client, pid_t server, size_t warmup,
                          size_t iters);
+
+/* Read (fn) around each timed block of (row)'s item, if it has one: the
+ * row shows the server's split of the block's exits. */
+void bench_item_split(const struct bench_row *row, bench_split_fn fn,
+                      void *ctx);
 
 /* Run (fn)(arg) once every item is measured; in reverse order of the
  * calls, so a resource is released before what it depends on. */
@@ -138,6 +154,12 @@ int bench_grpc_server_main(const char *unix_path);
 
 /* vcpud's unary Run and Attach stream, against a vcpud subprocess. */
 void bench_vcpud(const struct bench_config *cfg);
+
+/* ---- metrics.c ---- */
+
+/* vcpud's exit counters from its /metrics on 127.0.0.1:(port). 0 or a
+ * negative errno (-EPROTO: the counters are missing). */
+int bench_metrics_read(int port, struct bench_split *out);
 
 /* A row driven by a Python grpcio controller (bench/py_client.py under
  * /usr/bin/python3, one process per row) against (addr), served by

@@ -133,6 +133,13 @@ static void json_string(const char *s)
     putchar('"');
 }
 
+/* Only unary Runs are handed over and replied to apart from the next
+ * read; a stream's split has its run alone. */
+static bool unary_split(const struct bench_row *r)
+{
+    return r->split_handover_us > 0 || r->split_reply_us > 0;
+}
+
 static void print_json(const struct bench_row *r)
 {
     printf("{\"name\":");
@@ -151,6 +158,12 @@ static void print_json(const struct bench_row *r)
            r->client_cpu_us);
     if (r->has_server)
         printf(",\"server_cpu_us\":%.2f", r->server_cpu_us);
+    if (r->has_split) {
+        printf(",\"srv_guest_us\":%.2f", r->split_guest_us);
+        if (unary_split(r))
+            printf(",\"srv_handover_us\":%.2f,\"srv_reply_us\":%.2f",
+                   r->split_handover_us, r->split_reply_us);
+    }
     if (r->has_ratio) {
         printf(",\"ratio\":%.3f,\"ratio_of\":", r->ratio);
         json_string(r->ratio_of);
@@ -179,6 +192,37 @@ static void print_table_row(const struct bench_row *r)
     printf("\n");
 }
 
+/* Where the mean round trip of each row that has the server's split
+ * goes: the server's parts, and the rest (gRPC both ways, the network,
+ * the client). */
+static void print_splits(void)
+{
+    bool any = false;
+    for (size_t i = 0; i < nrows && !any; i++)
+        any = !rows[i].skipped && rows[i].has_split;
+    if (!any)
+        return;
+    printf("\nvcpud's side of a round trip, mean us per exit (its /metrics):"
+           " in the run,\nhanding a unary Run to the vCPU's thread, replying;"
+           " the rest is gRPC,\nthe network and the client\n");
+    printf("%-18s %-9s %9s %9s %9s %9s %9s\n", "item", "transport", "mean_us",
+           "guest", "handover", "reply", "rest");
+    for (size_t i = 0; i < nrows; i++) {
+        const struct bench_row *r = &rows[i];
+        if (r->skipped || !r->has_split)
+            continue;
+        double rest = r->mean_us - r->split_guest_us - r->split_handover_us -
+                      r->split_reply_us;
+        printf("%-18s %-9s %9.1f %9.1f ", r->name, r->transport, r->mean_us,
+               r->split_guest_us);
+        if (unary_split(r))
+            printf("%9.1f %9.1f", r->split_handover_us, r->split_reply_us);
+        else
+            printf("%9s %9s", "-", "-");
+        printf(" %9.1f\n", rest);
+    }
+}
+
 void bench_rows_print(bool json)
 {
     if (!json)
@@ -190,5 +234,7 @@ void bench_rows_print(bool json)
         else
             print_table_row(&rows[i]);
     }
+    if (!json)
+        print_splits();
     fflush(stdout);
 }

@@ -62,6 +62,10 @@ struct item {
     size_t warmup, iters, done;
     uint64_t *samples;
     uint64_t client_cpu_ns, server_cpu_ns;
+    bench_split_fn split; /* the server's counters, when it keeps them */
+    void *split_ctx;
+    struct bench_split split_sum; /* over the timed blocks */
+    bool split_failed;
     bool failed;
 };
 
@@ -109,6 +113,16 @@ int bench_item_add_block(struct bench_row *row, bench_block_fn block, void *ctx,
                                    .server = server,
                                    .warmup = warmup,
                                    .iters = iters});
+}
+
+void bench_item_split(const struct bench_row *row, bench_split_fn fn, void *ctx)
+{
+    for (size_t i = 0; row && i < nitems; i++) {
+        if (items[i].row == row) {
+            items[i].split = fn;
+            items[i].split_ctx = ctx;
+        }
+    }
 }
 
 void bench_defer(void (*fn)(void *arg), void *arg)
@@ -182,6 +196,24 @@ static void summarize(struct item *it)
         row->server_cpu_us = (double)it->server_cpu_ns / (double)n / 1e3;
         row->has_server = it->server != 0;
     }
+    const struct bench_split *x = &it->split_sum;
+    if (it->split && !it->split_failed && x->exits) {
+        row->has_split = true;
+        row->split_guest_us = (double)x->guest_ns / (double)x->exits / 1e3;
+        row->split_handover_us =
+            (double)x->handover_ns / (double)x->exits / 1e3;
+        row->split_reply_us = (double)x->reply_ns / (double)x->exits / 1e3;
+    }
+}
+
+/* Add what the server's counters grew by over a block. */
+static void split_add(struct item *it, const struct bench_split *a,
+                      const struct bench_split *b)
+{
+    it->split_sum.exits += b->exits - a->exits;
+    it->split_sum.guest_ns += b->guest_ns - a->guest_ns;
+    it->split_sum.handover_ns += b->handover_ns - a->handover_ns;
+    it->split_sum.reply_ns += b->reply_ns - a->reply_ns;
 }
 
 /* A timed block, with the CPU time both sides spent in it. */
@@ -192,6 +224,10 @@ static void run_timed(struct item *it, size_t n)
     /* Our own reading last before the block and first after it, so the
      * block's count holds as little of it as can be. */
     pid_t client = it->client ? it->client : getpid();
+    /* The server's counters outermost: reading them costs it CPU. */
+    struct bench_split x0, x1;
+    bool split =
+        it->split && !it->split_failed && it->split(it->split_ctx, &x0) == 0;
     uint64_t s0 = it->server ? proc_cpu_ns(it->server) : 0;
     uint64_t c0 = proc_cpu_ns(client);
     run_block(it, n, true);
@@ -199,6 +235,10 @@ static void run_timed(struct item *it, size_t n)
     uint64_t s1 = it->server ? proc_cpu_ns(it->server) : 0;
     it->client_cpu_ns += c1 > c0 ? c1 - c0 : 0;
     it->server_cpu_ns += s1 > s0 ? s1 - s0 : 0;
+    if (split && it->split(it->split_ctx, &x1) == 0)
+        split_add(it, &x0, &x1);
+    else if (it->split)
+        it->split_failed = true; /* a partial sum would mislead */
 }
 
 void bench_items_run(size_t rounds)

@@ -158,15 +158,18 @@ static const struct vcpud_item {
     bool out_only;       /* the out-only guest instead of the IN/OUT one */
     bool regs_with_exit; /* AttachOpen.regs_with_exit */
     bool posted;         /* the guest's port is a posted range */
+    bool split; /* every timed exit is one the server counts: show its split */
     bench_step_fn step;
     const char *skip;
 } items[] = {
-    {"run_unary", DRIVE_UNARY, false, false, false, step_run_unary, NULL},
-    {"stream", DRIVE_STREAM, false, false, false, step_stream_run, NULL},
-    {"stream_regs", DRIVE_STREAM, false, true, false, step_stream_run, NULL},
-    {"stream_getregs", DRIVE_STREAM, true, false, false, step_stream_getregs,
+    {"run_unary", DRIVE_UNARY, false, false, false, true, step_run_unary, NULL},
+    {"stream", DRIVE_STREAM, false, false, false, true, step_stream_run, NULL},
+    {"stream_regs", DRIVE_STREAM, false, true, false, true, step_stream_run,
      NULL},
-    {"posted", DRIVE_STREAM, true, false, true, step_posted, NULL},
+    /* Its runs are not timed, and a POSTED exit is a batch, not a stop. */
+    {"stream_getregs", DRIVE_STREAM, true, false, false, false,
+     step_stream_getregs, NULL},
+    {"posted", DRIVE_STREAM, true, false, true, false, step_posted, NULL},
 };
 
 static int drv_open(struct drv *d, struct vcpud_client *c,
@@ -213,11 +216,29 @@ static void drv_close(void *arg)
 
 #define NITEMS (sizeof(items) / sizeof(items[0]))
 
+/* The server and its clients, released after every item. */
+struct vcpud_srv {
+    struct bench_proc proc;
+    struct vcpud_client *clients[NTRANSPORTS];
+    char log[108], sock[108];
+    int http_port; /* its /metrics; 0: none */
+    bool started;
+};
+
+/* A bench_split_fn: the server's exit counters. */
+static int read_split(void *ctx, struct bench_split *now)
+{
+    const struct vcpud_srv *v = ctx;
+    return v->http_port > 0 ? bench_metrics_read(v->http_port, now) : -ENOENT;
+}
+
 static void item_rows(const struct bench_config *cfg,
                       const struct vcpud_item *it, struct bench_row **rows,
-                      struct vcpud_client *const *clients, pid_t server_pid,
-                      const char *down)
+                      struct vcpud_srv *v, const char *down)
 {
+    struct vcpud_client *const none[NTRANSPORTS] = {NULL, NULL};
+    struct vcpud_client *const *clients = v && !down ? v->clients : none;
+    pid_t server_pid = v ? v->proc.pid : 0;
     for (int t = 0; t < NTRANSPORTS; t++) {
         struct bench_row *row = rows[t];
         if (!row)
@@ -240,9 +261,10 @@ static void item_rows(const struct bench_config *cfg,
         bench_defer(drv_close, d);
         if (rc < 0)
             bench_row_skip(row, "%s", why);
-        else
-            bench_item_add(row, it->step, d, server_pid, cfg->warmup,
-                           cfg->iters);
+        else if (bench_item_add(row, it->step, d, server_pid, cfg->warmup,
+                                cfg->iters) == 0 &&
+                 it->split)
+            bench_item_split(row, read_split, v);
     }
 }
 
@@ -274,16 +296,17 @@ static void py_item_rows(const struct bench_config *cfg,
     }
 }
 
-/* Start vcpud on 127.0.0.1:0 and a unix socket; its log names the port. */
+/* Start vcpud on 127.0.0.1:0 and a unix socket, /metrics on another free
+ * port; its log names the ports. */
 static int start_vcpud(const struct bench_config *cfg, struct bench_proc *p,
                        const char *log, const char *sock, char addrs[2][160],
-                       char *why)
+                       int *http_port, char *why)
 {
     char listen_unix[160];
     snprintf(listen_unix, sizeof(listen_unix), "unix:%s", sock);
-    const char *argv[16] = {cfg->vcpud, "--listen", "127.0.0.1:0", "--listen",
-                            listen_unix};
-    for (size_t i = 0, n = 5; i < 8 && cfg->vcpud_args[i] && n < 15; i++)
+    const char *argv[18] = {cfg->vcpud,  "--listen", "127.0.0.1:0", "--listen",
+                            listen_unix, "--http",   "127.0.0.1:0"};
+    for (size_t i = 0, n = 7; i < 8 && cfg->vcpud_args[i] && n < 17; i++)
         argv[n++] = cfg->vcpud_args[i];
     int rc = bench_spawn(p, argv, -1, false, log);
     if (rc < 0) {
@@ -297,6 +320,9 @@ static int start_vcpud(const struct bench_config *cfg, struct bench_proc *p,
         FILE *f = fopen(log, "r");
         while (f && fgets(line, sizeof(line), f)) {
             line[strcspn(line, "\n")] = '\0';
+            const char *m = strstr(line, "/metrics on http://");
+            if (m)
+                *http_port = atoi(strrchr(m, ':') + 1);
             char *a = strstr(line, "listening on ");
             char *end = a ? strstr(a, " (backend") : NULL;
             if (!end)
@@ -307,7 +333,7 @@ static int start_vcpud(const struct bench_config *cfg, struct bench_proc *p,
         }
         if (f)
             fclose(f);
-        if (addrs[0][0] && addrs[1][0])
+        if (addrs[0][0] && addrs[1][0] && *http_port)
             return 0;
         if (!bench_alive(p)) {
             snprintf(why, BENCH_REASON_MAX, "vcpud exited: %s", line);
@@ -319,14 +345,6 @@ static int start_vcpud(const struct bench_config *cfg, struct bench_proc *p,
              log);
     return -ETIMEDOUT;
 }
-
-/* The server and its clients, released after every item. */
-struct vcpud_srv {
-    struct bench_proc proc;
-    struct vcpud_client *clients[NTRANSPORTS];
-    char log[108], sock[108];
-    bool started;
-};
 
 static void vcpud_stop(void *arg)
 {
@@ -378,7 +396,8 @@ void bench_vcpud(const struct bench_config *cfg)
                  (int)getpid());
         bench_tmp_path(v->log);
         bench_tmp_path(v->sock);
-        if (start_vcpud(cfg, &v->proc, v->log, v->sock, addrs, why) < 0) {
+        if (start_vcpud(cfg, &v->proc, v->log, v->sock, addrs, &v->http_port,
+                        why) < 0) {
             down = why;
         } else {
             v->started = true;
@@ -390,10 +409,11 @@ void bench_vcpud(const struct bench_config *cfg)
             }
         }
     }
-    struct vcpud_client *none[NTRANSPORTS] = {NULL, NULL};
     for (size_t i = 0; i < NITEMS; i++)
-        item_rows(cfg, &items[i], rows[i], v && !down ? v->clients : none,
-                  v ? v->proc.pid : 0, down);
-    for (size_t i = 0; i < NPY; i++)
+        item_rows(cfg, &items[i], rows[i], v, down);
+    for (size_t i = 0; i < NPY; i++) {
         py_item_rows(cfg, py_rows[i], addrs, v ? v->proc.pid : 0, down);
+        for (int t = 0; !down && t < NTRANSPORTS; t++)
+            bench_item_split(py_rows[i][t], read_split, v);
+    }
 }

@@ -1,15 +1,18 @@
 /* http.c: health and metrics for whoever supervises the server. */
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "http.h"
 
 struct http {
     struct evhttp *ev;
     struct app *app;
+    int port; /* the one bound */
     bool stopping;
 };
 
@@ -82,7 +85,7 @@ struct http *http_start(struct event_base *base, const char *hostport,
     const char *colon = strrchr(hostport, ':');
     long port = colon ? strtol(colon + 1, NULL, 10) : 0;
     size_t hl = colon ? (size_t)(colon - hostport) : 0;
-    if (!colon || port <= 0 || port > 65535 || hl == 0 || hl >= sizeof(host)) {
+    if (!colon || port < 0 || port > 65535 || hl == 0 || hl >= sizeof(host)) {
         snprintf(errbuf, len, "--http wants HOST:PORT, got '%s'", hostport);
         return NULL;
     }
@@ -102,13 +105,28 @@ struct http *http_start(struct event_base *base, const char *hostport,
     evhttp_set_allowed_methods(h->ev, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_cb(h->ev, "/healthz", on_health, h);
     evhttp_set_cb(h->ev, "/metrics", on_metrics, h);
-    if (evhttp_bind_socket(h->ev, host, (uint16_t)port) != 0) {
+    struct evhttp_bound_socket *bound =
+        evhttp_bind_socket_with_handle(h->ev, host, (uint16_t)port);
+    if (!bound) {
         snprintf(errbuf, len, "cannot listen for HTTP on %s", hostport);
         evhttp_free(h->ev);
         free(h);
         return NULL;
     }
+    /* With port 0 the kernel picks one; the log says which. */
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sa,
+                    &sl) == 0)
+        h->port = ntohs(sa.ss_family == AF_INET6
+                            ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                            : ((struct sockaddr_in *)&sa)->sin_port);
     return h;
+}
+
+int http_port(const struct http *h)
+{
+    return h->port;
 }
 
 void http_set_stopping(struct http *h)

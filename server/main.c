@@ -138,6 +138,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "vcpud: listening on %s (backend %s)\n", a,
                         be->name);
         }
+        if (http)
+            fprintf(stderr, "vcpud: /healthz and /metrics on http://%.*s:%d\n",
+                    (int)(strrchr(o.http, ':') - o.http), o.http,
+                    http_port(http));
         fflush(stderr);
         event_base_dispatch(base);
     }

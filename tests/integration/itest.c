@@ -111,6 +111,27 @@ void server_start(struct server *s, const char *transport,
     fail_msg("vcpud did not start listening on %s", listen);
 }
 
+int server_http_port(const struct server *s)
+{
+    static const char marker[] = "/metrics on http://";
+    for (int i = 0; i < 400; i++) {
+        FILE *f = fopen(s->log, "r");
+        char line[512];
+        while (f && fgets(line, sizeof(line), f)) {
+            const char *p = strstr(line, marker);
+            const char *colon = p ? strrchr(p, ':') : NULL;
+            if (colon) {
+                fclose(f);
+                return atoi(colon + 1);
+            }
+        }
+        if (f)
+            fclose(f);
+        sleep_ms(5);
+    }
+    return -1;
+}
+
 int server_stop(struct server *s, int sig)
 {
     kill(s->pid, sig);

@@ -35,6 +35,10 @@ struct server {
 void server_start(struct server *s, const char *transport,
                   const char *const *extra);
 
+/* The port of the server's --http endpoint, as its log names it; -1 when
+ * the log does not within 2 s. */
+int server_http_port(const struct server *s);
+
 /* Send (sig) and return the exit status (or 128 + signal), waiting up to
  * 20 s; prints the server's log when it is not 0. */
 int server_stop(struct server *s, int sig);

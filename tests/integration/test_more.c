@@ -150,18 +150,6 @@ static int http_get(int port, const char *path, char *out, size_t len)
     return 0;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    socklen_t sl = sizeof(sa);
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 /* The value of the unlabelled metric (name) in a /metrics body, or -1. */
 static double metric(const char *body, const char *name)
 {
@@ -174,12 +162,11 @@ static double metric(const char *body, const char *name)
 static void http_health_and_metrics(void **state)
 {
     (void)state;
-    int port = free_port();
-    char hostport[32];
-    snprintf(hostport, sizeof(hostport), "127.0.0.1:%d", port);
-    const char *args[] = {"--http", hostport, NULL};
+    const char *args[] = {"--http", "127.0.0.1:0", NULL};
     struct server s;
     server_start(&s, "tcp", args);
+    int port = server_http_port(&s);
+    assert_true(port > 0);
     struct vcpud_client *c = client_of(&s, NULL);
     struct vcpud_client_status st = {0};
     /* One exit over Run, one over a stream. */
