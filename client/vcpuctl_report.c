@@ -78,8 +78,11 @@ static void text_prefix(const struct vcpuctl *ctl)
 }
 
 /* One message of (kind): a JSON error object, or a line on stderr. */
-static void report(struct vcpuctl *ctl, const char *kind, const char *msg)
+static void vreport(struct vcpuctl *ctl, const char *kind, const char *fmt,
+                    va_list ap)
 {
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     if (ctl->opt.json) {
         struct json_writer w;
         json_error(&w, ctl, kind);
@@ -93,12 +96,10 @@ static void report(struct vcpuctl *ctl, const char *kind, const char *msg)
 
 int vcpuctl_usage(struct vcpuctl *ctl, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vreport(ctl, "usage", fmt, ap);
     va_end(ap);
-    report(ctl, "usage", msg);
     if (ctl->opt.json)
         return VCPUCTL_USAGE;
     if (ctl->cmd)
@@ -145,12 +146,10 @@ int vcpuctl_rpc_failed(struct vcpuctl *ctl, const char *rpc, int rc,
 
 int vcpuctl_failed(struct vcpuctl *ctl, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vreport(ctl, "local", fmt, ap);
     va_end(ap);
-    report(ctl, "local", msg);
     return VCPUCTL_FAILED;
 }
 
