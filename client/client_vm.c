@@ -71,15 +71,28 @@ int vcpud_client_list_vms(struct vcpud_client *c,
     if (!resp)
         return vcpud__fail(st, GRPC_STATUS_RESOURCE_EXHAUSTED, -ENOMEM,
                            "out of memory for a ListVms response");
-    vcpud_v1_Empty req = vcpud_v1_Empty_init_zero;
-    int rc = vcpud__unary(c, VCPUD__M_LIST_VMS, 0, vcpud_v1_Empty_fields, &req,
+    /* Page after page: the server sends at most 1024 VMs at a time. */
+    vcpud_v1_ListVmsRequest req = vcpud_v1_ListVmsRequest_init_zero;
+    size_t total = 0;
+    int rc;
+    do {
+        rc = vcpud__unary(c, VCPUD__M_LIST_VMS, 0,
+                          vcpud_v1_ListVmsRequest_fields, &req,
                           vcpud_v1_ListVmsResponse_fields, resp, st);
-    if (rc == 0) {
-        for (size_t i = 0; i < resp->vms_count && i < max; i++)
-            info_from(&out[i], &resp->vms[i]);
-        if (n)
-            *n = resp->vms_count;
-    }
+        for (size_t i = 0; rc == 0 && i < resp->vms_count; i++, total++)
+            if (total < max)
+                info_from(&out[total], &resp->vms[i]);
+        /* Ids ascend: a page that points back would never end. */
+        if (rc == 0 && resp->next_after_vm_id &&
+            resp->next_after_vm_id <= req.after_vm_id)
+            rc = vcpud__bad_reply(st,
+                                  "ListVms: the page after VM %u "
+                                  "points back to VM %u",
+                                  req.after_vm_id, resp->next_after_vm_id);
+        req.after_vm_id = resp->next_after_vm_id;
+    } while (rc == 0 && req.after_vm_id != 0);
+    if (rc == 0 && n)
+        *n = total;
     free(resp);
     return rc;
 }

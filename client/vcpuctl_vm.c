@@ -9,8 +9,6 @@
 #include "vcpuctl.h"
 #include "vcpuctl_json.h"
 
-#define LIST_MAX 1024 /* ListVmsResponse.vms */
-
 /* Sizes as they are typed: "2M" rather than 2097152 when exact. */
 static const char *size_text(uint64_t v, char *buf, size_t len)
 {
@@ -70,17 +68,26 @@ int vcpuctl_vm_list(struct vcpuctl *ctl, const struct vcpuctl_args *a)
     int rc = vcpuctl_connect(ctl);
     if (rc)
         return rc;
-    struct vcpud_client_vm_info *vms = calloc(LIST_MAX, sizeof(*vms));
-    if (!vms)
-        return vcpuctl_failed(ctl, "out of memory");
+    struct vcpud_client_vm_info *vms = NULL;
     struct vcpud_client_status st;
-    size_t n;
-    if ((rc = vcpud_client_list_vms(ctl->client, vms, LIST_MAX, &n, &st)) < 0) {
-        free(vms);
-        return vcpuctl_rpc_failed(ctl, "ListVms", rc, &st);
+    size_t cap = 64, n;
+    /* VMs come and go between calls: grow until the list fits. */
+    for (;;) {
+        struct vcpud_client_vm_info *room = realloc(vms, cap * sizeof(*vms));
+        if (!room) {
+            free(vms);
+            return vcpuctl_failed(ctl, "out of memory for %zu VMs", cap);
+        }
+        vms = room;
+        rc = vcpud_client_list_vms(ctl->client, vms, cap, &n, &st);
+        if (rc < 0) {
+            free(vms);
+            return vcpuctl_rpc_failed(ctl, "ListVms", rc, &st);
+        }
+        if (n <= cap)
+            break;
+        cap = n + 16;
     }
-    if (n > LIST_MAX)
-        n = LIST_MAX;
     if (ctl->opt.json) {
         struct json_writer w;
         json_begin(&w, stdout);

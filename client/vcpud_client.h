@@ -83,8 +83,9 @@ int vcpud_client_create_vm(struct vcpud_client *c,
                            struct vcpud_client_status *st);
 int vcpud_client_destroy_vm(struct vcpud_client *c, uint32_t vm_id,
                             struct vcpud_client_status *st);
-/* Fill up to (max) entries of (out) (NULL when max is 0); *n (may be NULL)
- * is the number of VMs the server listed. */
+/* Fill up to (max) entries of (out) (NULL when max is 0), in id order; *n
+ * (may be NULL) is the number of VMs the server listed, all pages of them
+ * (so max 0 counts them). */
 int vcpud_client_list_vms(struct vcpud_client *c,
                           struct vcpud_client_vm_info *out, size_t max,
                           size_t *n, struct vcpud_client_status *st);

@@ -68,19 +68,40 @@ static void fill_info(vcpud_v1_VmInfo *info, struct vm_entry *e,
         *nregions = (pb_size_t)nr;
 }
 
+/* A page of ListVms: as large as the response's array. */
+#define LIST_PAGE                                                              \
+    (sizeof(((vcpud_v1_ListVmsResponse *)0)->vms) /                            \
+     sizeof(((vcpud_v1_ListVmsResponse *)0)->vms[0]))
+
 void m_list_vms(struct rpc_call *call, const uint8_t *buf, size_t len)
 {
     struct handler h;
-    vcpud_v1_Empty req = vcpud_v1_Empty_init_zero;
-    if (!handler_start(&h, call, buf, len, vcpud_v1_Empty_fields, &req))
+    vcpud_v1_ListVmsRequest req = vcpud_v1_ListVmsRequest_init_zero;
+    if (!handler_start(&h, call, buf, len, vcpud_v1_ListVmsRequest_fields,
+                       &req))
         return;
+    if (req.limit > LIST_PAGE) {
+        handler_finish(&h,
+                       vcpud_err_set(&h.err, -EINVAL,
+                                     "limit %u is over %zu VMs per page",
+                                     req.limit, LIST_PAGE),
+                       NULL, NULL);
+        return;
+    }
+    size_t page = req.limit ? req.limit : LIST_PAGE;
     vcpud_v1_ListVmsResponse *resp = calloc(1, sizeof(*resp));
-    uint32_t *ids = calloc(1024, sizeof(uint32_t));
+    /* One id more than the page: whether another page follows. */
+    uint32_t *ids = calloc(page + 1, sizeof(uint32_t));
     int rc = 0;
     if (!resp || !ids) {
         rc = vcpud_err_set(&h.err, -ENOMEM, "server out of memory");
     } else {
-        size_t n = registry_list(h.app->reg, h.tenant, ids, 1024);
+        size_t n =
+            registry_list(h.app->reg, h.tenant, req.after_vm_id, ids, page + 1);
+        if (n > page) {
+            n = page;
+            resp->next_after_vm_id = ids[page - 1];
+        }
         for (size_t i = 0; i < n; i++) {
             struct vm_entry *e = registry_get(h.app->reg, h.tenant, ids[i],
                                               NULL);

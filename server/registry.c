@@ -220,14 +220,14 @@ int registry_destroy_vm(struct registry *reg, const char *tenant, uint32_t id,
     return 0;
 }
 
-size_t registry_list(struct registry *reg, const char *tenant, uint32_t *ids,
-                     size_t max)
+size_t registry_list(struct registry *reg, const char *tenant, uint32_t after,
+                     uint32_t *ids, size_t max)
 {
     size_t n = 0;
     pthread_mutex_lock(&reg->lock);
     for (size_t i = 0; i < reg->nvms && n < max; i++) {
         const struct vm_entry *e = reg->vms[i];
-        if (!e->dying && strcmp(e->tenant, tenant) == 0)
+        if (e->id > after && !e->dying && strcmp(e->tenant, tenant) == 0)
             ids[n++] = e->id;
     }
     pthread_mutex_unlock(&reg->lock);

@@ -51,9 +51,10 @@ void registry_put(struct registry *reg, struct vm_entry *e);
 int registry_destroy_vm(struct registry *reg, const char *tenant, uint32_t id,
                         struct vcpud_err *err);
 
-/* Up to (max) ids of (tenant)'s VMs, ascending; returns how many. */
-size_t registry_list(struct registry *reg, const char *tenant, uint32_t *ids,
-                     size_t max);
+/* Up to (max) ids of (tenant)'s VMs above (after), ascending; returns how
+ * many. */
+size_t registry_list(struct registry *reg, const char *tenant, uint32_t after,
+                     uint32_t *ids, size_t max);
 
 /* Memory and vCPU changes that count against the limits. */
 int registry_add_region(struct registry *reg, struct vm_entry *e,

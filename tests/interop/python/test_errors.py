@@ -186,4 +186,4 @@ class WireLevel(VcpudTest):
                     self.ch.unary_unary(path)(b"", timeout=5)
                 self.assertEqual(S.UNIMPLEMENTED, cm.exception.code())
         # The connection is still good for known methods.
-        self.assertEqual(0, len(self.c.ListVms(pb.Empty()).vms))
+        self.assertEqual(0, len(self.c.ListVms(pb.ListVmsRequest()).vms))

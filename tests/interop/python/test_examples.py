@@ -22,7 +22,7 @@ class Examples(VcpudTest):
              self.server.address, DEMO_BIN],
             capture_output=True, text=True, timeout=600)
         self.assertEqual(0, r.returncode, "%s failed:\n%s" % (name, r.stderr))
-        self.assertEqual(0, len(self.c.ListVms(pb.Empty()).vms),
+        self.assertEqual(0, len(self.c.ListVms(pb.ListVmsRequest()).vms),
                          "%s left its VM behind" % name)
         return r.stdout
 
