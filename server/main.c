@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -49,6 +50,25 @@ static void remove_sockets(const struct options *o)
             unlink(o->listen[i] + 5);
 }
 
+/* Every VM, vCPU and connection holds descriptors, and the usual soft
+ * limit of 1024 would stop a server far below its --max-vms with EMFILE:
+ * take what the hard limit allows, as servers do. */
+static void raise_fd_limit(void)
+{
+    /* An unlimited hard limit still stops at the kernel's nr_open. */
+    const rlim_t nr_open = 1 << 20;
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0)
+        return;
+    rlim_t want = r.rlim_max < nr_open ? r.rlim_max : nr_open;
+    if (r.rlim_cur < want) {
+        r.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0)
+            fprintf(stderr, "vcpud: cannot raise the open-file limit: %s\n",
+                    strerror(errno));
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -71,6 +91,7 @@ int main(int argc, char **argv)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
 
     char errbuf[256];
     struct app app = {.lim = o.lim};

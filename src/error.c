@@ -65,6 +65,7 @@ enum vcpud_err_class vcpud_err_class(int code)
     case ENOSPC:
     case ENOMEM:
     case EMFILE:
+    case ENFILE:
         return VCPUD_ERRCLASS_EXHAUSTED;
     case ENODEV:
     case EACCES:

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,14 +203,50 @@ static void http_health_and_metrics(void **state)
     assert_int_equal(0, server_stop(&s, SIGTERM));
 }
 
+/* The soft open-file limit of process (pid), from /proc; 0 if unread. */
+static unsigned long soft_fd_limit(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long soft = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "Max open files", 14) == 0)
+            soft = strtoul(line + 14, NULL, 10);
+    if (f)
+        fclose(f);
+    return soft;
+}
+
+/* Started with a soft limit of 256, the server takes the hard one: a
+ * thousand descriptors are a few hundred VMs. */
+static void open_file_limit_raised(void **state)
+{
+    (void)state;
+    struct rlimit mine;
+    assert_int_equal(0, getrlimit(RLIMIT_NOFILE, &mine));
+    if (mine.rlim_max <= 256)
+        skip(); /* nothing to raise to */
+    struct rlimit low = {.rlim_cur = 256, .rlim_max = mine.rlim_max};
+    assert_int_equal(0, setrlimit(RLIMIT_NOFILE, &low));
+    struct server s;
+    server_start(&s, "unix", NULL);
+    assert_int_equal(0, setrlimit(RLIMIT_NOFILE, &mine));
+    rlim_t want = mine.rlim_max < (1 << 20) ? mine.rlim_max : (1 << 20);
+    assert_int_equal(want, soft_fd_limit(s.pid));
+    assert_int_equal(0, server_stop(&s, SIGTERM));
+}
+
 ITEST_MAIN("integration-more",
-           cmocka_unit_test_setup_teardown(busy_vcpu_refuses_state_calls,
-                                           setup, itest_teardown),
+           cmocka_unit_test_setup_teardown(busy_vcpu_refuses_state_calls, setup,
+                                           itest_teardown),
            cmocka_unit_test_setup_teardown(read_memory_bounds, setup,
                                            itest_teardown),
-           cmocka_unit_test_setup_teardown(setup_each_mode, setup, itest_teardown),
+           cmocka_unit_test_setup_teardown(setup_each_mode, setup,
+                                           itest_teardown),
            cmocka_unit_test_setup_teardown(apic_interrupt_remote, setup,
                                            itest_teardown),
            cmocka_unit_test_setup_teardown(snapshot_needs_same_kind_of_vm,
                                            setup, itest_teardown),
-           cmocka_unit_test(http_health_and_metrics))
+           cmocka_unit_test(http_health_and_metrics),
+           cmocka_unit_test(open_file_limit_raised))
