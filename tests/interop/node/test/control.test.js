@@ -130,6 +130,15 @@ test('TCP on 127.0.0.1:0: the logged port serves the same API', opts, async () =
       } finally {
         other.close();
       }
+      // Pages: one VM each, the first pointing at the second.
+      const { vm_id: vm2 } = await api.CreateVm({});
+      let page = await api.ListVms({ limit: 1 });
+      assert.deepEqual(page.vms.map((v) => v.vm_id), [vm]);
+      assert.equal(page.next_after_vm_id, vm);
+      page = await api.ListVms({ after_vm_id: vm, limit: 1 });
+      assert.deepEqual(page.vms.map((v) => v.vm_id), [vm2]);
+      assert.equal(page.next_after_vm_id, 0);
+      await api.DestroyVm({ vm_id: vm2 });
       await api.DestroyVm({ vm_id: vm });
       assert.deepEqual((await api.ListVms({})).vms, []);
     },
