@@ -5,12 +5,25 @@
 
 #include "itest.h"
 
-
-static void vm_lifecycle(const char *transport)
+static int setup_tcp(void **state)
 {
-    struct server s;
-    server_start(&s, transport, NULL);
-    struct vcpud_client *c = client_of(&s, NULL);
+    return itest_setup(state, "tcp");
+}
+
+static int setup_tcp6(void **state)
+{
+    return itest_setup(state, "tcp6");
+}
+
+static int setup_unix(void **state)
+{
+    return itest_setup(state, "unix");
+}
+
+/* The fixture's server and client (itest_setup), on each transport. */
+static void vm_lifecycle(void)
+{
+    struct vcpud_client *c = cli;
     struct vcpud_client_status st = {0};
 
     struct vcpud_vm_config cfg = {.max_vcpus = 2};
@@ -30,34 +43,30 @@ static void vm_lifecycle(const char *transport)
     assert_ok(vcpud_client_list_vms(c, info, 4, &n, &st), &st);
     assert_int_equal(1, n);
     assert_int_equal(b, info[0].vm_id);
-    vcpud_client_close(c);
-    assert_int_equal(0, server_stop(&s, SIGTERM));
 }
 
 static void vm_lifecycle_tcp(void **state)
 {
     (void)state;
-    vm_lifecycle("tcp");
+    vm_lifecycle();
 }
 
 static void vm_lifecycle_tcp6(void **state)
 {
     (void)state;
-    vm_lifecycle("tcp6");
+    vm_lifecycle();
 }
 
 static void vm_lifecycle_unix(void **state)
 {
     (void)state;
-    vm_lifecycle("unix");
+    vm_lifecycle();
 }
 
 static void get_vm_details(void **state)
 {
     (void)state;
-    struct server s;
-    server_start(&s, "unix", NULL);
-    struct vcpud_client *c = client_of(&s, NULL);
+    struct vcpud_client *c = cli;
     struct vcpud_client_status st = {0};
     uint32_t vm = guest_vm(c, GUEST(hlt), VCPUD_MODE_REAL, false);
     assert_ok(vcpud_client_add_region(c, vm, 5, 0x400000, 0x10000, true, &st),
@@ -78,21 +87,17 @@ static void get_vm_details(void **state)
     assert_ok(vcpud_client_remove_region(c, vm, 5, &st), &st);
     assert_status(ST_NOT_FOUND, vcpud_client_remove_region(c, vm, 5, &st),
                   &st, "slot 5");
-    assert_status(ST_NOT_FOUND,
-                  vcpud_client_get_vm(c, 999, &info, ids, &nv, regions, &nr,
-                                      &st),
-                  &st, "999");
-    vcpud_client_close(c);
-    assert_int_equal(0, server_stop(&s, SIGTERM));
+    assert_status(
+        ST_NOT_FOUND,
+        vcpud_client_get_vm(c, 999, &info, ids, &nv, regions, &nr, &st), &st,
+        "999");
 }
 
 /* More than one chunk each way, and an odd length. */
 static void memory_round_trip_in_chunks(void **state)
 {
     (void)state;
-    struct server s;
-    server_start(&s, "tcp", NULL);
-    struct vcpud_client *c = client_of(&s, NULL);
+    struct vcpud_client *c = cli;
     struct vcpud_client_status st = {0};
     uint32_t vm;
     assert_ok(vcpud_client_create_vm(c, NULL, &vm, &st), &st);
@@ -108,16 +113,12 @@ static void memory_round_trip_in_chunks(void **state)
     assert_memory_equal(out, in, len);
     free(out);
     free(in);
-    vcpud_client_close(c);
-    assert_int_equal(0, server_stop(&s, SIGTERM));
 }
 
 static void memory_bad_requests(void **state)
 {
     (void)state;
-    struct server s;
-    server_start(&s, "unix", NULL);
-    struct vcpud_client *c = client_of(&s, NULL);
+    struct vcpud_client *c = cli;
     struct vcpud_client_status st = {0};
     uint32_t vm;
     assert_ok(vcpud_client_create_vm(c, NULL, &vm, &st), &st);
@@ -144,20 +145,16 @@ static void memory_bad_requests(void **state)
                   vcpud_client_add_region(c, vm, 1, 0x100800, 0x1000, false,
                                           &st),
                   &st, "multiples");
-    assert_status(ST_INVALID_ARGUMENT,
-                  vcpud_client_add_region(c, vm, 40, 0x100000, 0x1000, false,
-                                          &st),
-                  &st, "slot 40");
-    vcpud_client_close(c);
-    assert_int_equal(0, server_stop(&s, SIGTERM));
+    assert_status(
+        ST_INVALID_ARGUMENT,
+        vcpud_client_add_region(c, vm, 40, 0x100000, 0x1000, false, &st), &st,
+        "slot 40");
 }
 
 static void vcpu_bad_requests(void **state)
 {
     (void)state;
-    struct server s;
-    server_start(&s, "unix", NULL);
-    struct vcpud_client *c = client_of(&s, NULL);
+    struct vcpud_client *c = cli;
     struct vcpud_client_status st = {0};
     uint32_t vm = guest_vm(c, GUEST(hlt), VCPUD_MODE_REAL, false);
     assert_status(ST_ALREADY_EXISTS, vcpud_client_create_vcpu(c, vm, 0, &st),
@@ -189,18 +186,14 @@ static void vcpu_bad_requests(void **state)
                   vcpud_client_run(c, vm, 0, &lim, &x, &st), &st,
                   "timeout_ms");
     assert_ok(vcpud_client_destroy_vcpu(c, vm, 0, &st), &st);
-    assert_status(ST_NOT_FOUND, vcpud_client_run(c, vm, 0, NULL, &x, &st),
-                  &st, "no vCPU 0");
-    vcpud_client_close(c);
-    assert_int_equal(0, server_stop(&s, SIGTERM));
+    assert_status(ST_NOT_FOUND, vcpud_client_run(c, vm, 0, NULL, &x, &st), &st,
+                  "no vCPU 0");
 }
 
 static void registers_round_trip(void **state)
 {
     (void)state;
-    struct server s;
-    server_start(&s, "tcp", NULL);
-    struct vcpud_client *c = client_of(&s, NULL);
+    struct vcpud_client *c = cli;
     struct vcpud_client_status st = {0};
     uint32_t vm = guest_vm(c, GUEST(hlt), VCPUD_MODE_LONG, false);
     struct vcpud_regs r, back;
@@ -223,15 +216,22 @@ static void registers_round_trip(void **state)
     assert_int_equal(3, sback.cr8);
     assert_int_equal(sr.efer, sback.efer);
     assert_int_equal(sr.gdt.base, sback.gdt.base);
-    vcpud_client_close(c);
-    assert_int_equal(0, server_stop(&s, SIGTERM));
 }
 
-ITEST_MAIN("integration-api", cmocka_unit_test(vm_lifecycle_tcp),
-           cmocka_unit_test(vm_lifecycle_tcp6),
-           cmocka_unit_test(vm_lifecycle_unix),
-           cmocka_unit_test(get_vm_details),
-           cmocka_unit_test(memory_round_trip_in_chunks),
-           cmocka_unit_test(memory_bad_requests),
-           cmocka_unit_test(vcpu_bad_requests),
-           cmocka_unit_test(registers_round_trip))
+ITEST_MAIN("integration-api",
+           cmocka_unit_test_setup_teardown(vm_lifecycle_tcp, setup_tcp,
+                                           itest_teardown),
+           cmocka_unit_test_setup_teardown(vm_lifecycle_tcp6, setup_tcp6,
+                                           itest_teardown),
+           cmocka_unit_test_setup_teardown(vm_lifecycle_unix, setup_unix,
+                                           itest_teardown),
+           cmocka_unit_test_setup_teardown(get_vm_details, setup_unix,
+                                           itest_teardown),
+           cmocka_unit_test_setup_teardown(memory_round_trip_in_chunks,
+                                           setup_tcp, itest_teardown),
+           cmocka_unit_test_setup_teardown(memory_bad_requests, setup_unix,
+                                           itest_teardown),
+           cmocka_unit_test_setup_teardown(vcpu_bad_requests, setup_unix,
+                                           itest_teardown),
+           cmocka_unit_test_setup_teardown(registers_round_trip, setup_tcp,
+                                           itest_teardown))
