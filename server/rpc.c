@@ -312,8 +312,11 @@ static void encode_failed(struct rpc_call *c, int rc)
     rpc_call_finish(c, GRPC_STATUS_INTERNAL, "cannot encode the response", rc);
 }
 
+static void notify_dropped(struct rpc_call *c, int dropped);
+
 /* (msg) as a send-queue entry; when that fails the call is finished with
- * INTERNAL and NULL returned (*rc says why). */
+ * INTERNAL, the message reported to on_sent as not sent (whoever waits for
+ * it would wait forever), and NULL returned (*rc says why). */
 static struct sendq *encode_or_finish(struct rpc_call *c,
                                       const pb_msgdesc_t *desc,
                                       const void *msg, int *rc)
@@ -325,8 +328,10 @@ static struct sendq *encode_or_finish(struct rpc_call *c,
         free(q);
         q = NULL;
     }
-    if (!q)
+    if (!q) {
         encode_failed(c, *rc);
+        notify_dropped(c, 1);
+    }
     return q;
 }
 
