@@ -167,11 +167,12 @@ int main(int argc, char **argv)
         event_base_dispatch(base);
     }
 
-    /* Refuse new calls, stop the guests so their Runs answer CANCELED,
-     * let in-flight calls finish, then take everything down. */
+    /* Refuse new calls, stop the guests so their Runs answer CANCELED and
+     * end exit streams, let in-flight calls finish, then take everything
+     * down. */
     http_set_stopping(http);
     rpc_server_begin_shutdown(srv);
-    registry_cancel_all(app.reg);
+    registry_shut_down(app.reg);
     rpc_server_finish_shutdown(srv, o.grace_ms);
     registry_free(app.reg);
     app.reg = NULL;

@@ -58,7 +58,7 @@ void registry_free(struct registry *reg)
 {
     if (!reg)
         return;
-    registry_cancel_all(reg);
+    registry_shut_down(reg);
     for (;;) {
         pthread_mutex_lock(&reg->lock);
         if (reg->nvms == 0) {
@@ -349,9 +349,9 @@ struct vcpu_host *registry_host(struct vm_entry *e, uint32_t id,
     return h;
 }
 
-/* Entries are referenced under the registry's lock and cancelled after
+/* Entries are referenced under the registry's lock and shut down after
  * it is dropped: the lock order is entry, then registry. */
-void registry_cancel_all(struct registry *reg)
+void registry_shut_down(struct registry *reg)
 {
     pthread_mutex_lock(&reg->lock);
     size_t n = reg->nvms;
@@ -367,7 +367,7 @@ void registry_cancel_all(struct registry *reg)
         pthread_mutex_lock(&v[i]->lock);
         for (uint32_t k = 0; k < VCPUD_VM_MAX_VCPUS_LIMIT; k++)
             if (v[i]->hosts[k])
-                host_cancel(v[i]->hosts[k]);
+                host_shut_down(v[i]->hosts[k]);
         pthread_mutex_unlock(&v[i]->lock);
         registry_put(reg, v[i]);
     }

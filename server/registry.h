@@ -71,8 +71,8 @@ int registry_destroy_vcpu(struct vm_entry *e, uint32_t id,
 struct vcpu_host *registry_host(struct vm_entry *e, uint32_t id,
                                 struct vcpud_err *err);
 
-/* Cancel every running vCPU of every VM (shutdown). */
-void registry_cancel_all(struct registry *reg);
+/* Server shutdown: host_shut_down() for every vCPU of every VM. */
+void registry_shut_down(struct registry *reg);
 
 /* Counts for /metrics. */
 void registry_stats(struct registry *reg, uint32_t *vms, uint32_t *vcpus,

@@ -43,6 +43,7 @@ struct vcpu_host {
     struct vcpud_vcpu *cpu;    /* NULL once stopped */
     int refs;
     bool stop;
+    bool closing; /* the server is shutting down: no new runs */
 
     enum host_state state;
     struct rpc_call *call; /* the Run being served, referenced */
@@ -120,6 +121,8 @@ static void send_exit(struct vcpu_host *h, struct rpc_call *call)
     if (!resp) {
         rpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
                         "server out of memory", -ENOMEM);
+        /* No send will complete to end the SENDING state: end it here. */
+        host_on_run_sent(call, false);
         return;
     }
     resp->has_exit = true;
@@ -185,6 +188,14 @@ static int destroyed(const struct vcpu_host *h, struct vcpud_err *err)
 {
     return vcpud_err_set(err, -ENOENT, "vCPU %u of VM %u was destroyed",
                          h->id, h->vm_id);
+}
+
+/* Why a stopped or closing host takes no more runs. */
+static int refused(const struct vcpu_host *h, struct vcpud_err *err)
+{
+    if (h->stop)
+        return destroyed(h, err);
+    return vcpud_err_set(err, -ESHUTDOWN, "vcpud is shutting down");
 }
 
 static int check_timeout(uint64_t timeout_ms, struct vcpud_err *err)
@@ -257,9 +268,9 @@ static void start_locked(struct vcpu_host *h, struct rpc_call *call,
                                                         : NULL,
         req->which_result == vcpud_v1_RunRequest_mmio_tag ? &req->result.mmio
                                                           : NULL);
-    if (h->stop) {
+    if (h->stop || h->closing) {
         pthread_mutex_unlock(&h->lock);
-        destroyed(h, &err);
+        refused(h, &err);
         status_fail(call, &err);
         goto drop;
     }
@@ -343,8 +354,8 @@ int host_attach(struct vcpu_host *h, struct rpc_call *call,
 {
     pthread_mutex_lock(&h->lock);
     int rc = 0;
-    if (h->stop)
-        rc = destroyed(h, err);
+    if (h->stop || h->closing)
+        rc = refused(h, err);
     else if (h->attached || h->state != HOST_IDLE)
         rc = vcpud_err_set(err, -EBUSY,
                            "vCPU %u of VM %u already has a driver (a Run or "
@@ -387,8 +398,8 @@ int host_stream_run(struct vcpu_host *h, const struct host_result *r,
         return err->code;
     pthread_mutex_lock(&h->lock);
     int rc = 0;
-    if (h->stop)
-        rc = destroyed(h, err);
+    if (h->stop || h->closing)
+        rc = refused(h, err);
     else if (h->stream_gone)
         rc = vcpud_err_set(err, -EPIPE, "the stream's caller went away");
     else
@@ -598,6 +609,17 @@ int host_create(struct vcpud_vm *vm, uint32_t vm_id, uint32_t id,
     }
     *out = h;
     return 0;
+}
+
+void host_shut_down(struct vcpu_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->closing = true;
+    if (h->attached)
+        rpc_call_abort(h->attached, GRPC_STATUS_UNAVAILABLE,
+                       "vcpud is shutting down");
+    pthread_mutex_unlock(&h->lock);
+    host_cancel(h);
 }
 
 void host_stop_begin(struct vcpu_host *h)

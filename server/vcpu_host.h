@@ -48,6 +48,12 @@ int host_create(struct vcpud_vm *vm, uint32_t vm_id, uint32_t id,
  * instead of receiving a CANCELED exit first. */
 void host_stop_begin(struct vcpu_host *h);
 
+/* Server shutdown: cancel the guest, refuse new runs with UNAVAILABLE, and
+ * end an Attach stream with UNAVAILABLE now – its controller could
+ * otherwise answer the CANCELED exit with another run and keep the guest
+ * going for the whole grace period. */
+void host_shut_down(struct vcpu_host *h);
+
 /* host_stop_begin, then stop the thread and destroy the core vCPU. Calls
  * still holding the host see it as gone. */
 void host_stop(struct vcpu_host *h);

@@ -69,6 +69,7 @@ enum vcpud_err_class vcpud_err_class(int code)
         return VCPUD_ERRCLASS_EXHAUSTED;
     case ENODEV:
     case EACCES:
+    case ESHUTDOWN:
         return VCPUD_ERRCLASS_UNAVAILABLE;
     default:
         return VCPUD_ERRCLASS_INTERNAL;

@@ -7,6 +7,7 @@ import time
 import grpc
 
 from api import pb
+from test_attach import Stream
 from testlib import CALL_TIMEOUT, VcpudTest
 
 S = grpc.StatusCode
@@ -74,3 +75,31 @@ class Shutdown(VcpudTest):
         # The channel stays open and idle (see Server.stop): the server
         # must give up on it after its grace period, not wait forever.
         self.assertLess(self.stop_keeping_channels(), GRACE_MS / 1000 + 20)
+
+
+class StreamsAtShutdown(VcpudTest):
+    """An exit stream is ended at SIGTERM, not left to the grace period: its
+    controller could otherwise answer the CANCELED exit with another run
+    and keep the guest going until the grace period ends."""
+
+    server_args = ("--grace-ms", "60000")
+
+    def test_streams_end_at_once_with_unavailable(self):
+        running = Stream(self.c, vm_id=self.guest_vm("spin"), vcpu_id=0)
+        self.addCleanup(running.abort)
+        running.send(pb.AttachRequest(run=pb.RunCommand()))
+        idle = Stream(self.client(), vm_id=self.guest_vm("io_out"), vcpu_id=0)
+        self.addCleanup(idle.abort)
+        t0 = time.monotonic()
+        rc = self.server.stop(close_channels=False)
+        self.assertEqual(0, rc, self.server.log())
+        self.assertLess(time.monotonic() - t0, 30,
+                        "SIGTERM waited for the grace period")
+        # The status names the shutdown, unless the connection's close
+        # overtook it on its way out.
+        for s in (running, idle):
+            with self.assertRaises(grpc.RpcError) as cm:
+                next(s.call)
+            self.assertEqual(S.UNAVAILABLE, cm.exception.code())
+            self.assertRegex(cm.exception.details(),
+                             "shutting down|Socket closed")
