@@ -174,6 +174,9 @@ int main(int argc, char **argv)
     rpc_server_begin_shutdown(srv);
     registry_shut_down(app.reg);
     rpc_server_finish_shutdown(srv, o.grace_ms);
+    /* No handler may be using the registry while it goes; vCPU threads
+     * still holding a Run are stopped by registry_free itself. */
+    rpc_server_stop(srv);
     registry_free(app.reg);
     app.reg = NULL;
     rpc_server_destroy(srv);

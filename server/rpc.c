@@ -55,6 +55,7 @@ struct rpc_server {
     pthread_cond_t cond;
     bool shutdown_done;
     bool stopping;
+    bool stopped; /* rpc_server_stop has run (main's thread only) */
     /* Every batch starts under the read side; the queue is shut down under
      * the write side, after which no batch may start (a late completion
      * would otherwise post a receive on a queue already shutting down). */
@@ -930,8 +931,11 @@ void rpc_server_finish_shutdown(struct rpc_server *srv, int grace_ms)
         ;
 }
 
-void rpc_server_destroy(struct rpc_server *srv)
+void rpc_server_stop(struct rpc_server *srv)
 {
+    if (srv->stopped)
+        return;
+    srv->stopped = true;
     /* The calls are over (finish_shutdown): their threads are on their
      * way out. */
     pthread_mutex_lock(&srv->lock);
@@ -943,8 +947,15 @@ void rpc_server_destroy(struct rpc_server *srv)
     srv->cq_closed = true;
     grpc_completion_queue_shutdown(srv->cq);
     pthread_rwlock_unlock(&srv->batch_lock);
+    /* Each thread leaves once the queue is drained: every handler that
+     * was still running has returned. */
     for (int i = 0; i < srv->nthreads; i++)
         pthread_join(srv->threads[i], NULL);
+}
+
+void rpc_server_destroy(struct rpc_server *srv)
+{
+    rpc_server_stop(srv);
     grpc_completion_queue_destroy(srv->cq);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->cond);

@@ -90,11 +90,19 @@ int rpc_server_start(const struct rpc_server_config *config,
 void rpc_server_begin_shutdown(struct rpc_server *srv);
 
 /* Wait up to (grace_ms) for the calls in flight to end, then cancel the
- * rest, and return once gRPC has let go of every call. Handlers may still
- * run meanwhile. */
+ * rest, and return once every connection is closed. Handlers may still
+ * run, and calls still be held, when it returns. */
 void rpc_server_finish_shutdown(struct rpc_server *srv, int grace_ms);
 
-/* Tear down after rpc_server_finish_shutdown(): joins the threads, frees all. */
+/* After rpc_server_finish_shutdown(): wait for the call threads, refuse
+ * every batch from now on (a holder that sends gets on_sent(false)), and
+ * join the completion-queue threads – no handler runs once it returns, so
+ * what handlers use may be torn down. Calls still held elsewhere stay
+ * valid until rpc_server_destroy(). */
+void rpc_server_stop(struct rpc_server *srv);
+
+/* rpc_server_stop() if not done, then free everything: after every holder
+ * of a call has let go. */
 void rpc_server_destroy(struct rpc_server *srv);
 
 void *rpc_call_app(struct rpc_call *call);
