@@ -806,7 +806,13 @@ int rpc_server_start(const struct rpc_server_config *cfg,
     srv->shutdown_tag.kind = TAG_SHUTDOWN;
     srv->max_call_threads = cfg->max_call_threads;
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->cond, NULL);
+    /* Timed waits on it count a grace period: a clock step must not
+     * stretch or cut one. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->cond, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_rwlock_init(&srv->batch_lock, NULL);
 
     /* Keepalive pings are how a frozen or unplugged controller is noticed;
@@ -904,7 +910,7 @@ void rpc_server_begin_shutdown(struct rpc_server *srv)
 static bool wait_shutdown(struct rpc_server *srv, int ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += ms / 1000;
     until.tv_nsec += (long)(ms % 1000) * 1000000;
     if (until.tv_nsec >= 1000000000) {
