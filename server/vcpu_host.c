@@ -611,30 +611,30 @@ int host_create(struct vcpud_vm *vm, uint32_t vm_id, uint32_t id,
     return 0;
 }
 
-void host_shut_down(struct vcpu_host *h)
+/* Set (flag) – no new work – and end an attached stream with (code):
+ * one waiting for its controller's next command would hold this host's
+ * thread forever, and the abort wakes that wait. Then stop the guest. */
+static void close_host(struct vcpu_host *h, bool *flag, grpc_status_code code,
+                       const char *why)
 {
     pthread_mutex_lock(&h->lock);
-    h->closing = true;
+    *flag = true;
     if (h->attached)
-        rpc_call_abort(h->attached, GRPC_STATUS_UNAVAILABLE,
-                       "vcpud is shutting down");
+        rpc_call_abort(h->attached, code, why);
+    pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
     host_cancel(h);
 }
 
+void host_shut_down(struct vcpu_host *h)
+{
+    close_host(h, &h->closing, GRPC_STATUS_UNAVAILABLE,
+               "vcpud is shutting down");
+}
+
 void host_stop_begin(struct vcpu_host *h)
 {
-    pthread_mutex_lock(&h->lock);
-    h->stop = true;
-    /* A stream waiting for its controller's next command would hold this
-     * thread forever: end it, which wakes the wait. */
-    if (h->attached)
-        rpc_call_abort(h->attached, GRPC_STATUS_NOT_FOUND,
-                       "the vCPU was destroyed");
-    pthread_cond_broadcast(&h->cond);
-    pthread_mutex_unlock(&h->lock);
-    /* No cpu_lock: only host_stop takes the vCPU away, after this. */
-    vcpud_vcpu_cancel(h->cpu);
+    close_host(h, &h->stop, GRPC_STATUS_NOT_FOUND, "the vCPU was destroyed");
 }
 
 void host_stop(struct vcpu_host *h)
