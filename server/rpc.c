@@ -553,6 +553,15 @@ void rpc_call_abort(struct rpc_call *c, grpc_status_code code, const char *msg)
 
 static void on_close(struct rpc_call *c);
 
+/* A synchronous stream's end, from its own queue. */
+static void wait_for_close(struct rpc_call *c)
+{
+    if (c->close_posted) {
+        grpc_completion_queue_pluck(c->own_cq, &c->t_close, forever(), NULL);
+        on_close(c);
+    }
+}
+
 /* The call's own thread: the handler, then the wait for the call's end,
  * which is how a controller that vanishes mid-run is noticed. */
 static void *call_thread(void *arg)
@@ -560,10 +569,7 @@ static void *call_thread(void *arg)
     struct rpc_call *c = arg;
     struct rpc_server *srv = c->srv;
     c->reg->m->on_stream(c);
-    if (c->close_posted) {
-        grpc_completion_queue_pluck(c->own_cq, &c->t_close, forever(), NULL);
-        on_close(c);
-    }
+    wait_for_close(c);
     rpc_call_unref(c);
     pthread_mutex_lock(&srv->lock);
     srv->call_threads--;
@@ -599,11 +605,7 @@ static void start_call_thread(struct rpc_server *srv, struct rpc_call *c)
         /* A status ends the call at once (the peer's half-close is not
          * awaited), so the close can be waited for right here. */
         rpc_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, msg, -EAGAIN);
-        if (c->close_posted) {
-            grpc_completion_queue_pluck(c->own_cq, &c->t_close, forever(),
-                                        NULL);
-            on_close(c);
-        }
+        wait_for_close(c);
         rpc_call_unref(c);
     }
     pthread_attr_destroy(&attr);

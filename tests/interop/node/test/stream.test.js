@@ -30,6 +30,19 @@ async function waitRunning(api, vm_id, stream) {
   assert.fail(`the run command never held vCPU 0 of VM ${vm_id} within 60 s`);
 }
 
+// A guest (`spin` unless named) on a fresh stream, with a run command in
+// flight once it returns: { vm, s, pending }. A rejection of `pending` is
+// handled here too, so a test may await something else first.
+async function runningStream(api, run = {}, guest = 'spin') {
+  const vm = await h.guestVm(api, guest);
+  const s = new AttachStream(api);
+  await s.open(vm);
+  const pending = s.run(run);
+  pending.catch(() => {});
+  await waitRunning(api, vm, s);
+  return { vm, s, pending };
+}
+
 // Calls fn until it does not fail with FAILED_PRECONDITION (the server has
 // not yet let go of a reset stream), for up to `ms`.
 async function retryWhileHeld(fn, ms = 60000) {
@@ -191,12 +204,7 @@ test('Attach: breaking the protocol ends the stream with its status', opts, asyn
 // because the VM is destroyed under it: the controller hears NOT_FOUND.
 test('Attach: a VM destroyed mid-run ends the stream with NOT_FOUND', opts, async () => {
   await h.withServer(async (api) => {
-    const vm = await h.guestVm(api, 'spin');
-    const c = new AttachStream(api);
-    await c.open(vm);
-    const first = c.run();
-    first.catch(() => {}); // rejected while DestroyVm is awaited
-    await waitRunning(api, vm, c);
+    const { vm, pending: first } = await runningStream(api);
     await api.DestroyVm({ vm_id: vm });
     await assert.rejects(first, (err) => err.code === h.grpc.status.NOT_FOUND && /destroyed/.test(err.details));
   });
@@ -204,11 +212,7 @@ test('Attach: a VM destroyed mid-run ends the stream with NOT_FOUND', opts, asyn
 
 test('Attach: half-closing mid-run: the run is answered first, then the stream ends OK', opts, async () => {
   await h.withServer(async (api) => {
-    const vm = await h.guestVm(api, 'spin');
-    const s = new AttachStream(api);
-    await s.open(vm);
-    const pending = s.run({ timeout_ms: '200' });
-    await waitRunning(api, vm, s);
+    const { vm, s, pending } = await runningStream(api, { timeout_ms: '200' });
     const closed = s.close();
     const x = await pending;
     assert.equal(x.reply, 'exit', JSON.stringify(x));
@@ -223,11 +227,7 @@ test('Attach: half-closing mid-run: the run is answered first, then the stream e
 
 test('Attach: Cancel and timeout_ms end a run command with CANCELED', opts, async () => {
   await h.withServer(async (api) => {
-    const vm = await h.guestVm(api, 'spin');
-    const s = new AttachStream(api);
-    await s.open(vm);
-    const pending = s.run();
-    await waitRunning(api, vm, s);
+    const { vm, s, pending } = await runningStream(api);
     await api.Cancel({ vm_id: vm, vcpu_id: 0 });
     const r = await pending;
     assert.equal(r.reply, 'exit');
@@ -243,11 +243,7 @@ test('Attach: Cancel and timeout_ms end a run command with CANCELED', opts, asyn
 
 test('Attach: a stream reset mid-run cancels the guest and frees the vCPU', opts, async () => {
   await h.withServer(async (api) => {
-    const vm = await h.guestVm(api, 'spin');
-    const s = new AttachStream(api);
-    await s.open(vm);
-    const pending = s.run();
-    await waitRunning(api, vm, s);
+    const { vm, s, pending } = await runningStream(api);
     s.cancel();
     await assert.rejects(pending, (err) => err.code === h.grpc.status.CANCELLED);
     await assert.rejects(s.finished, (err) => err.code === h.grpc.status.CANCELLED);
@@ -267,11 +263,7 @@ test('Attach: a stream reset mid-run cancels the guest and frees the vCPU', opts
 
 test('Attach: a stream reset mid-run leaves the guest where it was for a new stream', opts, async () => {
   await h.withServer(async (api) => {
-    const vm = await h.guestVm(api, 'flag_wait');
-    const s = new AttachStream(api);
-    await s.open(vm);
-    const pending = s.run();
-    await waitRunning(api, vm, s);
+    const { vm, s, pending } = await runningStream(api, {}, 'flag_wait');
     s.cancel();
     await assert.rejects(pending, (err) => err.code === h.grpc.status.CANCELLED);
     const s2 = await retryWhileHeld(async () => {
